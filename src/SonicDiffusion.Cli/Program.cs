@@ -1,0 +1,2 @@
+using SonicDiffusion.Core;
+Console.WriteLine(TorchRuntime.Describe());
