@@ -1,2 +1,7 @@
-using SonicDiffusion.Core;
-Console.WriteLine(TorchRuntime.Describe());
+using System.CommandLine;
+using SonicDiffusion.Cli;
+using SonicDiffusion.Cli.Commands;
+
+var root = new RootCommand("sonic — SonicDiffusion.NET: audio-driven image generation and editing on Stable Diffusion v1");
+root.Subcommands.Add(InfoCommand.Create());
+return CliRunner.Run(root, args);
