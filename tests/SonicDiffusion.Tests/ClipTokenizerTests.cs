@@ -287,4 +287,12 @@ public class ClipTokenizerTests
     [InlineData("a &amp; b\n<b>x</b> &amp;", "a & b\n<b>x</b> &amp;")]
     [InlineData("<b>x</b>\na &amp; b", "<b>x</b>\na &amp; b")]
     public void FixTextExamples(string input, string expected) => Assert.Equal(expected, ClipTextNormalizer.FixText(input));
+
+    [Fact]
+    public void FixTextKeepsNoncharactersAndReplacesLoneSurrogates()
+    {
+        Assert.Equal("x\uFFFE\u00E9\U0010FFFF\u0378\uFFFDy\uFDD0\u00E9", ClipTextNormalizer.FixText("x\uFFFEe\u0301\U0010FFFF\u0378\uD800y\uFDD0e\u0301"));
+        var ids = ClipTokenizer.Default.Encode("x\uFFFE");
+        Assert.True(ids.Length > 1 && ids[0] == ClipTokenizer.Default.Encode("x")[0]);
+    }
 }

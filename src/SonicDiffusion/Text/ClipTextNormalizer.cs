@@ -150,10 +150,35 @@ public static class ClipTextNormalizer
             text = FixSurrogates(text);
             text = RemoveTerminalEscapes(text);
             text = RemoveControlChars(text);
-            text = text.Normalize(NormalizationForm.FormC);
+            text = Nfc(text);
             if (text == original) return text;
         }
     }
+
+    /// <summary>
+    /// Unicode NFC like Python's <c>unicodedata.normalize("NFC")</c>. .NET refuses strings holding noncharacters
+    /// (U+FFFE ...); they never compose and have combining class 0, so the runs between them are normalised apart.
+    /// </summary>
+    public static string Nfc(string text)
+    {
+        int i = 0, start = 0;
+        StringBuilder? sb = null;
+        while (i < text.Length)
+        {
+            var r = RuneAt(text, i, out int len);
+            if (IsNoncharacter(r.Value))
+            {
+                sb ??= new StringBuilder(text.Length);
+                sb.Append(text[start..i].Normalize(NormalizationForm.FormC)).Append(text, i, len);
+                start = i + len;
+            }
+            i += len;
+        }
+        if (sb == null) return text.Normalize(NormalizationForm.FormC);
+        return sb.Append(text[start..].Normalize(NormalizationForm.FormC)).ToString();
+    }
+
+    private static bool IsNoncharacter(int c) => c is >= 0xFDD0 and <= 0xFDEF || (c & 0xFFFE) == 0xFFFE;
 
     private static readonly Regex HtmlEntity = new("&#?[0-9A-Za-z]{1,24};", RegexOptions.CultureInvariant);
 
