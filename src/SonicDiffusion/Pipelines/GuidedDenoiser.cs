@@ -1,0 +1,61 @@
+using SonicDiffusion.Models;
+using SonicDiffusion.Schedulers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SonicDiffusion.Pipelines;
+
+/// <summary>
+/// Classifier-free guidance over an ordered chain of conditioning branches, evaluated in one batched UNet call:
+/// ε = ε₀ + Σₖ sₖ·(εₖ − εₖ₋₁). Two branches [uncond, cond] give the usual ε_u + s·(ε_c − ε_u); three branches
+/// [uncond, text, text+audio] give separate text and audio scales.
+/// </summary>
+public sealed class GuidedDenoiser
+{
+    private readonly UNet2DConditionModel _unet;
+    private readonly Tensor _text;
+    private readonly Tensor? _audio;
+    private readonly double[] _scales;
+    private readonly double _audioScale;
+    private readonly Action<UNetCallContext, int>? _prepareContext;
+
+    /// <param name="textContext">[branches, 77, D] text tokens, one row per branch</param>
+    /// <param name="audioContext">[branches, K, D] audio tokens per branch, or null for a plain SD UNet call</param>
+    /// <param name="scales">one scale per branch after the first (empty for a single, unguided branch)</param>
+    /// <param name="audioScale">β of the gated audio attention</param>
+    /// <param name="prepareContext">optional per-call set-up of the UNet call context (hooks read it), given the timestep</param>
+    public GuidedDenoiser(UNet2DConditionModel unet, Tensor textContext, Tensor? audioContext, double[] scales,
+        double audioScale = 1.0, Action<UNetCallContext, int>? prepareContext = null)
+    {
+        if (scales.Length != textContext.shape[0] - 1)
+            throw new ArgumentException($"{textContext.shape[0]} branches need {textContext.shape[0] - 1} guidance scales, got {scales.Length}");
+        if (audioContext is not null && audioContext.shape[0] != textContext.shape[0])
+            throw new ArgumentException("audio and text contexts must have one row per branch");
+        _unet = unet;
+        _text = textContext;
+        _audio = audioContext;
+        _scales = scales;
+        _audioScale = audioScale;
+        _prepareContext = prepareContext;
+    }
+
+    public int Branches => (int)_text.shape[0];
+
+    /// <summary>The guided ε at latent <paramref name="x"/> [1, C, h, w] and integer timestep <paramref name="t"/>.</summary>
+    public Tensor Denoise(Tensor x, int t)
+    {
+        int n = Branches;
+        var batch = n == 1 ? x : x.expand(n, -1, -1, -1);
+        using var ts = torch.full(new long[] { n }, t, dtype: ScalarType.Int64, device: x.device);
+        var ctx = new UNetCallContext { AudioContext = _audio, AudioScale = _audioScale };
+        _prepareContext?.Invoke(ctx, t);
+        var eps = _unet.Forward(batch, ts, _text, ctx);
+        if (n == 1) return eps;
+        var chunks = eps.chunk(n, 0);
+        var result = chunks[0];
+        for (int k = 1; k < n; k++) result = result + _scales[k - 1] * (chunks[k] - chunks[k - 1]);
+        return result;
+    }
+
+    public DenoiseFn AsDenoiseFn() => Denoise;
+}
