@@ -17,3 +17,14 @@ public class UNetCostTests
         Assert.InRange(c.BlockMacs["mid_block"] / 1e9, 6.00, 6.10);
     }
 }
+
+public class VaeCostTests
+{
+    [Fact]
+    public void StableDiffusionV1MatchesPublishedCount()
+    {
+        // sd-architecture.md §7.3: decode 1,257.26 GMACs; encode 558.33 GMACs
+        Assert.InRange(VaeCost.StableDiffusionV1DecodeMacs() / 1e9, 1257.1, 1257.4);
+        Assert.InRange(VaeCost.StableDiffusionV1EncodeMacs() / 1e9, 558.2, 558.5);
+    }
+}
