@@ -1,0 +1,3 @@
+namespace SonicDiffusion.Audio;
+
+public enum AudioFileFormat { Unknown, Wav, Flac, Mp3, OggVorbis }
