@@ -6,4 +6,7 @@ var root = new RootCommand("sonic — SonicDiffusion.NET: audio-driven image gen
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(TextToImageCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+var data = new Command("data", "Datasets: generate and check");
+data.Subcommands.Add(DataSynthCommand.Create());
+root.Subcommands.Add(data);
 return CliRunner.Run(root, args);
