@@ -254,7 +254,7 @@ public class SyntheticWorldTests(SmallWorldFixture world) : IClassFixture<SmallW
         WavWriter.WritePcm16(path, [-2f, -1f, 0f, 0.25f, 1f, 3f, float.NaN], 22050);
         var (sr, ch, bits, n) = ReadWav(path, out var pcm);
         Assert.Equal((22050, 1, 16, 7), (sr, ch, bits, n));
-        Assert.Equal(new short[] { -32767, -32767, 0, 8192, 32767, 32767, 0 }, pcm);
+        Assert.Equal(new short[] { -32768, -32768, 0, 8192, 32767, 32767, 0 }, pcm);
         Assert.False(File.Exists(path + ".tmp"));
     }
 
