@@ -13,6 +13,7 @@ public static class SonicCommandLine
         root.Subcommands.Add(TextToImageCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         var data = new Command("data", "Datasets: generate and check");
         data.Subcommands.Add(DataSynthCommand.Create());
         root.Subcommands.Add(data);

@@ -50,6 +50,23 @@ public static class ImageTensor
     {
         if (!File.Exists(path)) throw new SonicException($"{path}: file not found");
         using var codec = SKCodec.Create(path) ?? throw new SonicException($"{path}: not a readable image (unknown or corrupt format)");
+        return Decode(codec, path);
+    }
+
+    /// <summary>
+    /// Decodes image bytes (PNG, JPEG, WebP, GIF, BMP — detected from the content) like <see cref="Load"/>;
+    /// <paramref name="name"/> starts every error message.
+    /// </summary>
+    public static Tensor Decode(byte[] data, string name)
+    {
+        if (data.Length == 0) throw new SonicException($"{name}: image file is empty");
+        using var sk = SKData.CreateCopy(data);
+        using var codec = SKCodec.Create(sk) ?? throw new SonicException($"{name}: not a readable image (unknown or corrupt format)");
+        return Decode(codec, name);
+    }
+
+    private static Tensor Decode(SKCodec codec, string path)
+    {
         var info = codec.Info;
         if ((long)info.Width * info.Height > 80_000_000)
             throw new SonicException($"{path}: image is {info.Width}x{info.Height}, larger than the 80 megapixel limit");

@@ -1,0 +1,20 @@
+namespace SonicDiffusion.Studio.Engines;
+
+/// <summary>What the page and the API tell about the loaded model, and the defaults of its controls.</summary>
+public sealed record StudioModelInfo
+{
+    public required string Name { get; init; }
+    /// <summary>The folder or file the model was loaded from.</summary>
+    public required string Source { get; init; }
+    /// <summary>False for a plain Stable Diffusion model: the sound is decoded and checked, but does not steer the image.</summary>
+    public required bool UsesAudio { get; init; }
+    public bool CanEdit { get; init; }
+    public int Width { get; init; } = 512;
+    public int Height { get; init; } = 512;
+    public int DefaultSteps { get; init; } = 50;
+    public double DefaultGuidance { get; init; } = 7.5;
+    public double DefaultBeta { get; init; } = 1.0;
+    public string DefaultScheduler { get; init; } = "pndm";
+    /// <summary>A sentence shown on the page, e.g. why the sound is not used.</summary>
+    public string? Note { get; init; }
+}

@@ -1,0 +1,85 @@
+using SonicDiffusion.Imaging;
+using SonicDiffusion.Pipelines;
+using SonicDiffusion.Schedulers;
+using TorchSharp;
+
+namespace SonicDiffusion.Studio.Engines;
+
+/// <summary>
+/// A plain Stable Diffusion v1 model behind the studio: the real <see cref="TextToImagePipeline"/> (its prompt
+/// encoder, seeded noise, <see cref="GuidedDenoiser"/> and the named sampler, in the same order as
+/// <see cref="TextToImagePipeline.GenerateLatents"/>, so a seed gives the image <c>sonic txt2img</c> gives), with the
+/// denoiser wrapped for previews. The sound is decoded and checked by the server but does not condition the image;
+/// <see cref="StudioModelInfo.UsesAudio"/> is false and every PNG says so.
+/// </summary>
+public sealed class TextToImageStudioEngine : IStudioEngine
+{
+    private readonly StableDiffusionComponents _model;
+    private readonly bool _ownsModel;
+    private readonly TextToImagePipeline _pipeline;
+
+    public TextToImageStudioEngine(StableDiffusionComponents model, bool ownsModel = true)
+    {
+        _model = model;
+        _ownsModel = ownsModel;
+        _pipeline = new TextToImagePipeline(model);
+        int side = (model.Unet.Config.SampleSize ?? 64) * model.VaeScaleFactor;
+        Info = new StudioModelInfo
+        {
+            Name = Path.GetFileName(model.Source.TrimEnd('/', '\\')),
+            Source = model.Source,
+            UsesAudio = false,
+            CanEdit = false,
+            Width = side,
+            Height = side,
+            DefaultSteps = 25,
+            DefaultGuidance = 7.5,
+            DefaultBeta = 0,
+            DefaultScheduler = "pndm",
+            Note = "This is a plain Stable Diffusion model: the sound is checked but does not steer the image. Load a SonicDiffusion bundle to generate from sound.",
+        };
+    }
+
+    public StudioModelInfo Info { get; }
+
+    public StudioImage Generate(StudioGenerateRequest request, IProgress<StudioProgress> progress, CancellationToken ct)
+    {
+        var req = new TextToImageRequest
+        {
+            Prompt = request.Prompt, NegativePrompt = request.NegativePrompt, Steps = request.Steps, Guidance = request.Guidance,
+            Seed = request.Seed, Scheduler = request.Scheduler, Width = Info.Width, Height = Info.Height,
+        };
+        req.Validate();
+        using var mode = torch.inference_mode();
+        using var scope = torch.NewDisposeScope();
+        var scheduler = SchedulerFactory.Create(req.Scheduler, _model.Scheduler);
+        bool guided = req.Guidance != 1.0;
+        var text = guided ? _pipeline.EncodePrompts(req.NegativePrompt, req.Prompt) : _pipeline.EncodePrompts(req.Prompt);
+        var denoiser = new GuidedDenoiser(_model.Unet, text, null, guided ? new[] { req.Guidance } : Array.Empty<double>());
+        int total = scheduler.ModelCalls(req.Steps);
+        var preview = new LatentPreview(scheduler.Schedule, _model.Scheduler.PredictionType, request.PreviewEvery, total,
+            (call, png) => progress.Report(new StudioProgress(call, total, png)));
+        var x = _pipeline.InitialNoise(req.Seed, req.Width, req.Height);
+        progress.Report(new StudioProgress(0, total));
+        var latent = scheduler.Sample(x, req.Steps, preview.Wrap(denoiser.Denoise),
+            (i, n, _, _) => progress.Report(new StudioProgress(i + 1, n)), ct);
+        ct.ThrowIfCancellationRequested();
+        var image = _model.DecodeToImage(latent);
+        var meta = req.ToMetadata()
+            .Append(new("audio", request.AudioLabel))
+            .Append(new("audio_conditioning", "none (plain Stable Diffusion model)"))
+            .Append(new("model", Info.Name))
+            .Append(new("software", "SonicDiffusion.NET studio"))
+            .ToList();
+        var png = ImageTensor.EncodePng(image, meta);
+        return new StudioImage(png, req.Width, req.Height, meta);
+    }
+
+    public StudioImage Edit(StudioEditRequest request, IProgress<StudioProgress> progress, CancellationToken ct) =>
+        throw new NotSupportedException("editing is not available with a plain Stable Diffusion model");
+
+    public void Dispose()
+    {
+        if (_ownsModel) _model.Dispose();
+    }
+}

@@ -1,0 +1,3 @@
+namespace SonicDiffusion.Studio.Jobs;
+
+public enum StudioJobKind { Generate, Edit }

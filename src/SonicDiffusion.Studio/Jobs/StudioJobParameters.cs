@@ -1,0 +1,5 @@
+namespace SonicDiffusion.Studio.Jobs;
+
+/// <summary>The parameters a job was asked with, as shown in the gallery.</summary>
+public sealed record StudioJobParameters(string Prompt, string NegativePrompt, double Guidance, double Beta, int Steps, long Seed,
+    string Scheduler, string Audio, bool HasImage);

@@ -1,0 +1,3 @@
+namespace SonicDiffusion.Studio.Jobs;
+
+public enum StudioJobState { Queued, Running, Done, Failed, Cancelled }

@@ -1,0 +1,129 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using SonicDiffusion.Audio;
+using SonicDiffusion.Core;
+using SonicDiffusion.Imaging;
+using SonicDiffusion.Schedulers;
+using SonicDiffusion.Studio.Engines;
+using SonicDiffusion.Studio.Jobs;
+
+namespace SonicDiffusion.Studio;
+
+/// <summary>
+/// Reads the multipart forms of the API: size limits (413), sounds and images decoded from their content with the
+/// library's readers (400 with the reader's one-line message), parameters range-checked (400). File names the client
+/// sends are ignored; a sample is named by its id in <see cref="SampleLibrary"/>.
+/// </summary>
+public sealed class StudioRequestReader(StudioOptions options, SampleLibrary samples, IStudioEngine engine)
+{
+    public const int MaxPromptLength = 2000;
+
+    public static async Task<IFormCollection> ReadFormAsync(HttpRequest request, CancellationToken ct)
+    {
+        if (!request.HasFormContentType) throw new StudioHttpException(415, "send the request as multipart/form-data");
+        try
+        {
+            return await request.ReadFormAsync(ct);
+        }
+        catch (BadHttpRequestException e)
+        {
+            throw new StudioHttpException(e.StatusCode, e.StatusCode == 413 ? "the request is larger than the upload limits" : e.Message);
+        }
+        catch (InvalidDataException e) when (e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new StudioHttpException(413, $"the upload is too large ({e.Message.TrimEnd('.')})");
+        }
+        catch (InvalidDataException e)
+        {
+            throw new StudioHttpException(400, $"malformed multipart form ({e.Message.TrimEnd('.')})");
+        }
+        catch (IOException e)
+        {
+            throw new StudioHttpException(400, $"the upload was cut off ({e.Message.TrimEnd('.')})");
+        }
+    }
+
+    /// <summary>The sound of a form: an uploaded file "audio" or a bundled "sample" id. Null when neither is given.</summary>
+    public (AudioClip Clip, string Label)? ReadSound(IFormCollection form)
+    {
+        var file = form.Files.GetFile("audio");
+        var sampleId = form["sample"].ToString();
+        if (file is not null && file.Length > 0)
+        {
+            var bytes = ReadFile(file, options.AudioUploadLimit, "audio upload");
+            return (AudioReader.Decode(bytes, "audio upload"), "upload");
+        }
+        if (sampleId.Length > 0)
+        {
+            var sample = samples.Find(sampleId) ?? throw new StudioHttpException(404, $"sample '{Clip(sampleId, 60)}' not found (GET /api/samples lists them)");
+            return (AudioReader.Decode(samples.ReadBytes(sample), $"sample {sample.Id}"), "sample " + sample.Id);
+        }
+        if (file is not null) throw new SonicException("audio upload: audio file is empty");
+        return null;
+    }
+
+    /// <summary>The checked image bytes of an edit form ("image").</summary>
+    public byte[] ReadImage(IFormCollection form)
+    {
+        var file = form.Files.GetFile("image") ?? throw new StudioHttpException(400, "an edit needs an image (form field 'image')");
+        var bytes = ReadFile(file, options.ImageUploadLimit, "image upload");
+        using var decoded = ImageTensor.Decode(bytes, "image upload");
+        return bytes;
+    }
+
+    public (StudioGenerateRequest Request, StudioJobParameters Parameters) ReadGeneration(IFormCollection form, bool hasImage)
+    {
+        var info = engine.Info;
+        var sound = ReadSound(form);
+        if (sound is null && info.UsesAudio) throw new StudioHttpException(400, "give a sound: an 'audio' file or a 'sample' id");
+        var (clip, label) = sound ?? (AudioClip.FromMono(new float[1], 44100), "none");
+        var prompt = form["prompt"].ToString();
+        var negative = form["negative_prompt"].ToString();
+        if (prompt.Length > MaxPromptLength) throw new StudioHttpException(400, $"prompt is {prompt.Length} characters, over the {MaxPromptLength} limit");
+        if (negative.Length > MaxPromptLength) throw new StudioHttpException(400, $"negative_prompt is {negative.Length} characters, over the {MaxPromptLength} limit");
+        double guidance = Number(form, "guidance", info.DefaultGuidance, 0, 30);
+        double beta = Number(form, "beta", info.DefaultBeta, 0, 4);
+        int steps = (int)Number(form, "steps", info.DefaultSteps, 1, options.MaxSteps, integer: true);
+        var seedText = form["seed"].ToString().Trim();
+        long seed = seedText.Length == 0 ? Random.Shared.NextInt64(0, 1L << 32) : (long)Number(form, "seed", 0, 0, (1L << 53) - 1, integer: true);
+        var schedulerText = form["scheduler"].ToString().Trim();
+        var scheduler = schedulerText.Length == 0 ? info.DefaultScheduler
+            : SchedulerFactory.Canonical(schedulerText) ?? throw new StudioHttpException(400, $"scheduler '{Clip(schedulerText, 40)}' is unknown (use {string.Join(", ", SchedulerFactory.Names)})");
+        var request = new StudioGenerateRequest
+        {
+            Audio = clip, AudioLabel = label, Prompt = prompt, NegativePrompt = negative, Guidance = guidance, Beta = beta,
+            Steps = steps, Seed = seed, Scheduler = scheduler, PreviewEvery = options.PreviewEvery,
+        };
+        return (request, new StudioJobParameters(prompt, negative, guidance, beta, steps, seed, scheduler, label, hasImage));
+    }
+
+    private static byte[] ReadFile(IFormFile file, long limit, string what)
+    {
+        if (file.Length > limit)
+            throw new StudioHttpException(413, $"{what} is {Mb(file.Length)}, over the {Mb(limit)} limit");
+        var bytes = new byte[file.Length];
+        using var s = file.OpenReadStream();
+        s.ReadExactly(bytes);
+        return bytes;
+    }
+
+    private static double Number(IFormCollection form, string key, double fallback, double min, double max, bool integer = false)
+    {
+        var text = form[key].ToString().Trim();
+        if (text.Length == 0) return fallback;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
+            throw new StudioHttpException(400, $"{key} '{Clip(text, 40)}' is not a number");
+        if (integer && v != Math.Floor(v)) throw new StudioHttpException(400, $"{key} {text} must be a whole number");
+        if (v < min || v > max)
+            throw new StudioHttpException(400, $"{key} {text} is out of range [{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}]");
+        return v;
+    }
+
+    private static string Mb(long bytes) => $"{bytes / (1024.0 * 1024.0):0.#} MiB";
+
+    private static string Clip(string s, int n)
+    {
+        var clean = new string(s.Where(c => !char.IsControl(c)).ToArray());
+        return clean.Length <= n ? clean : clean[..n] + "…";
+    }
+}
