@@ -160,14 +160,15 @@ public static class StudioHost
         };
     }
 
-    /// <summary>Runs the studio until <paramref name="ct"/> fires; <paramref name="started"/> gets the addresses it listens on.</summary>
+    /// <summary>
+    /// Runs the studio until <paramref name="ct"/> fires or the process is told to stop (Ctrl+C, SIGTERM);
+    /// <paramref name="started"/> gets the addresses it listens on.
+    /// </summary>
     public static async Task RunAsync(StudioOptions options, Action<IReadOnlyList<string>>? started = null, CancellationToken ct = default)
     {
         await using var app = Build(options);
         await app.StartAsync(ct);
         started?.Invoke(app.Urls.ToList());
-        try { await Task.Delay(Timeout.Infinite, ct); }
-        catch (OperationCanceledException) { }
-        await app.StopAsync(CancellationToken.None);
+        await app.WaitForShutdownAsync(ct);
     }
 }

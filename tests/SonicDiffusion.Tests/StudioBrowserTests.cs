@@ -1,0 +1,89 @@
+using Microsoft.Playwright;
+using SonicDiffusion.Studio;
+using SonicDiffusion.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace SonicDiffusion.Tests;
+
+/// <summary>
+/// The page in a real browser: Playwright for .NET drives Debian's Chromium (no browser download) against the studio
+/// on Kestrel at a free loopback port. Set SONIC_STUDIO_SCREENSHOT=path.png to keep a screenshot of the page.
+/// </summary>
+public class StudioBrowserTests(StudioTestModel studio, ITestOutputHelper output) : IClassFixture<StudioTestModel>
+{
+    private static readonly string[] ChromiumArgs =
+    [
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync",
+    ];
+
+    [ChromiumFact]
+    public async Task ChooseASampleGenerateAndSeeTheImage()
+    {
+        await using var app = StudioHost.Build(studio.Options(o => o with { Urls = "http://127.0.0.1:0" }));
+        await app.StartAsync();
+        var url = app.Urls.Single();
+        output.WriteLine($"studio at {url}");
+
+        using var profile = new TempDir();
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchPersistentContextAsync(profile.Path, new BrowserTypeLaunchPersistentContextOptions
+        {
+            ExecutablePath = ChromiumFactAttribute.ExecutablePath,
+            Headless = true,
+            Args = ChromiumArgs,
+            ViewportSize = new ViewportSize { Width = 1100, Height = 900 },
+        });
+        var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
+        var consoleErrors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") consoleErrors.Add(m.Text); };
+        page.PageError += (_, e) => consoleErrors.Add(e);
+
+        await page.GotoAsync(url + "/");
+        await Assertions.Expect(page.Locator("#model-line")).ToContainTextAsync("Model: tiny-sd");
+        await Assertions.Expect(page.Locator("#sample-select option[value=raining]")).ToHaveCountAsync(1);
+
+        await page.Locator("#sample-select").SelectOptionAsync("raining");
+        await Assertions.Expect(page.Locator("#spectrogram")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#sound-status")).ToContainTextAsync("2.00 s, 44100 Hz");
+
+        await page.Locator("#prompt").FillAsync("rain over a lake");
+        await page.Locator("#steps").FillAsync("6");
+        await page.Locator("#seed").FillAsync("11");
+        await page.Locator("#go").ClickAsync();
+
+        var image = page.Locator("#gallery li img").First;
+        await Assertions.Expect(image).ToBeVisibleAsync(new() { Timeout = 120_000 });
+        await page.WaitForFunctionAsync("() => { const i = document.querySelector('#gallery li img'); return i && i.complete && i.naturalWidth === 64; }");
+        await Assertions.Expect(page.Locator("#progress-text")).ToContainTextAsync("Done");
+        await Assertions.Expect(page.Locator("#gallery li dd").Filter(new() { HasText = "sample raining" })).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#gallery li a[download]")).ToHaveAttributeAsync("download", new System.Text.RegularExpressions.Regex("seed11\\.png$"));
+
+        // Keyboard: the tabs follow the arrow keys, and the Edit tab tells why it cannot run here.
+        await page.Locator("#tab-generate").FocusAsync();
+        await page.Keyboard.PressAsync("ArrowRight");
+        await Assertions.Expect(page.Locator("#tab-edit")).ToBeFocusedAsync();
+        await Assertions.Expect(page.Locator("#tab-edit")).ToHaveAttributeAsync("aria-selected", "true");
+        await Assertions.Expect(page.Locator("#error")).ToContainTextAsync("Editing is not available in this build");
+        await page.Keyboard.PressAsync("ArrowLeft");
+        await Assertions.Expect(page.Locator("#panel-edit")).ToBeHiddenAsync();
+
+        var shot = Environment.GetEnvironmentVariable("SONIC_STUDIO_SCREENSHOT");
+        if (!string.IsNullOrEmpty(shot))
+        {
+            await page.Locator("#error").EvaluateAsync("e => e.hidden = true");
+            await page.EvaluateAsync("() => document.activeElement && document.activeElement.blur()");
+            await page.ScreenshotAsync(new() { Path = shot, FullPage = true });
+            output.WriteLine($"screenshot: {shot}");
+        }
+
+        // Phone width: one column, nothing wider than the screen.
+        await page.SetViewportSizeAsync(390, 844);
+        var overflow = await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth - window.innerWidth");
+        var wide = await page.EvaluateAsync<string[]>(
+            "() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5).map(e => e.tagName + '#' + e.id + '.' + e.className)");
+        Assert.True(overflow <= 0, $"page is {overflow}px wider than a phone screen: {string.Join(", ", wide)}");
+        if (!string.IsNullOrEmpty(shot)) await page.ScreenshotAsync(new() { Path = shot + ".phone.png", FullPage = true });
+        Assert.Empty(consoleErrors);
+    }
+}
