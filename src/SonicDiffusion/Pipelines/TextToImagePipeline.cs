@@ -21,7 +21,7 @@ public sealed class TextToImagePipeline(StableDiffusionComponents model)
     /// <summary>The seeded initial latent: N(0, I) drawn on the CPU so a seed gives the same image on every device.</summary>
     public Tensor InitialNoise(long seed, int width, int height)
     {
-        var gen = new torch.Generator((ulong)seed);
+        using var gen = new torch.Generator((ulong)seed);
         var shape = new long[] { 1, Model.Unet.Config.InChannels, height / Model.VaeScaleFactor, width / Model.VaeScaleFactor };
         using var noise = torch.randn(shape, dtype: ScalarType.Float32, generator: gen);
         return noise.to(Model.Dtype).to(Model.Device);
