@@ -26,10 +26,8 @@ public static class StudioApi
                 o.AudioUploadLimit, o.ImageUploadLimit, o.MaxSteps, o.MaxQueuedJobs, o.MaxStoredResults, o.PreviewEvery))
             .WithSummary("The loaded model, the defaults of the controls and the limits");
 
-        api.MapGet("/samples", (SampleLibrary samples) => samples.Samples.Select(s => new
-            {
-                s.Id, s.Name, s.Format, s.DurationSeconds, s.Bytes, AudioUrl = $"/api/samples/{s.Id}/audio",
-            }))
+        api.MapGet("/samples", (SampleLibrary samples) => samples.Samples
+                .Select(s => new StudioSampleView(s.Id, s.Name, s.Format, s.DurationSeconds, s.Bytes, $"/api/samples/{s.Id}/audio")).ToList())
             .WithSummary("The bundled sample sounds");
 
         api.MapGet("/samples/{id}/audio", (string id, SampleLibrary samples) =>

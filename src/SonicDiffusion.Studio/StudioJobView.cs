@@ -20,5 +20,8 @@ public sealed record StudioQueueView(string? Running, IReadOnlyList<string> Wait
 public sealed record StudioInfoView(Engines.StudioModelInfo Model, IReadOnlyList<string> Schedulers, long AudioUploadLimit,
     long ImageUploadLimit, int MaxSteps, int MaxQueuedJobs, int MaxStoredResults, int PreviewEvery);
 
+/// <summary>GET /api/samples: one bundled sound.</summary>
+public sealed record StudioSampleView(string Id, string Name, string Format, double DurationSeconds, long Bytes, string AudioUrl);
+
 /// <summary>An API error: one line.</summary>
 public sealed record StudioError(string Error);
