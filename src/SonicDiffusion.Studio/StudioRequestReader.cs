@@ -100,7 +100,7 @@ public sealed class StudioRequestReader(StudioOptions options, SampleLibrary sam
     private static byte[] ReadFile(IFormFile file, long limit, string what)
     {
         if (file.Length > limit)
-            throw new StudioHttpException(413, $"{what} is {Mb(file.Length)}, over the {Mb(limit)} limit");
+            throw new StudioHttpException(413, $"{what} is {file.Length.ToString("N0", CultureInfo.InvariantCulture)} bytes, over the {Mb(limit)} limit");
         var bytes = new byte[file.Length];
         using var s = file.OpenReadStream();
         s.ReadExactly(bytes);

@@ -199,7 +199,7 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
         var res = await client.PostAsync("/api/generate", form);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, res.StatusCode);
         var error = (await Json(res)).GetProperty("error").GetString()!;
-        Assert.Contains("over the 50 MiB limit", error);
+        Assert.Equal("audio upload is 52,428,801 bytes, over the 50 MiB limit", error);
         Assert.Equal(0, (await Json(await client.GetAsync("/api/jobs"))).GetProperty("jobs").GetArrayLength());
     }
 
@@ -379,5 +379,43 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
         var paths = doc.GetProperty("paths");
         foreach (var p in new[] { "/api/generate", "/api/edit", "/api/jobs/{id}", "/api/jobs/{id}/events", "/api/jobs/{id}/image", "/api/samples" })
             Assert.True(paths.TryGetProperty(p, out _), $"OpenAPI document lacks {p}");
+    }
+}
+
+/// <summary>The edit form's image checks (the endpoint answers 501 before reading while no edit engine is loaded).</summary>
+public class StudioImageUploadTests(StudioTestModel studio) : IClassFixture<StudioTestModel>
+{
+    private StudioRequestReader Reader() => new(studio.Options(), new SampleLibrary(null, 1), studio.Engine);
+
+    private static Microsoft.AspNetCore.Http.FormCollection FormWith(byte[] image)
+    {
+        var files = new Microsoft.AspNetCore.Http.FormFileCollection
+        {
+            new Microsoft.AspNetCore.Http.FormFile(new MemoryStream(image), 0, image.Length, "image", "../../x.png"),
+        };
+        return new Microsoft.AspNetCore.Http.FormCollection(new(), files);
+    }
+
+    [Fact]
+    public void ImagesOver20MiBAre413()
+    {
+        var e = Assert.Throws<StudioHttpException>(() => Reader().ReadImage(FormWith(new byte[20 * 1024 * 1024 + 1])));
+        Assert.Equal(413, e.Status);
+        Assert.Equal("image upload is 20,971,521 bytes, over the 20 MiB limit", e.Message);
+    }
+
+    [Fact]
+    public void GarbageImagesAreOneLineErrors()
+    {
+        var e = Assert.Throws<SonicException>(() => Reader().ReadImage(FormWith(Encoding.ASCII.GetBytes("not an image"))));
+        Assert.Equal("image upload: not a readable image (unknown or corrupt format)", e.Message);
+    }
+
+    [Fact]
+    public void ARealImagePasses()
+    {
+        using var img = TorchSharp.torch.rand(1, 3, 16, 24);
+        var png = ImageTensor.EncodePng(img);
+        Assert.Equal(png, Reader().ReadImage(FormWith(png)));
     }
 }
