@@ -53,6 +53,22 @@ public class TorchZipWriterTests
         Assert.Contains("\"weights_only\": true", result);
     }
 
+    /// <summary>sonic_written_wrapped.pt: the first three sample tensors under {'model': ...} (the CLAP checkpoint layout).</summary>
+    [Fact]
+    public void WritesAWrappedStateDictPyTorchWasShownToLoad()
+    {
+        using var scope = NewDisposeScope();
+        using var tmp = new TempDir();
+        var path = tmp.File("wrapped.pt");
+        TorchZipWriter.Write(path, Sample().Take(3), wrapper: "model");
+        var committed = Path.Combine(RepoPaths.Fixtures, "torchzip", "sonic_written_wrapped.pt");
+        if (Environment.GetEnvironmentVariable("SONIC_REGEN_TORCHZIP") == "1") File.Copy(path, committed, true);
+        Assert.Equal(File.ReadAllBytes(committed), File.ReadAllBytes(path));
+        Assert.Contains("\"wrapped_all_equal\": true", File.ReadAllText(Path.Combine(RepoPaths.Fixtures, "torchzip", "check_result.json")));
+        using var src = TensorFiles.Open(path);
+        Assert.Equal(Sample().Take(3).Select(kv => kv.Key), src.Names);
+    }
+
     [Fact]
     public void ZipEntriesAreStoredAlignedAndReadableByDotNet()
     {

@@ -20,8 +20,12 @@ public static class TorchZipWriter
 {
     public const string ArchiveFolder = "archive";
 
-    /// <summary>Writes <paramref name="tensors"/> in their enumeration order (any dtype PyTorch has a storage type for).</summary>
-    public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors)
+    /// <summary>
+    /// Writes <paramref name="tensors"/> in their enumeration order (any dtype PyTorch has a storage type for). With
+    /// <paramref name="wrapper"/> the state dict is stored under that key of a plain dict, as SD <c>.ckpt</c> files
+    /// (<c>{'state_dict': ...}</c>) and <c>CLAP_weights_2022.pth</c> (<c>{'model': ...}</c>) do.
+    /// </summary>
+    public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, string? wrapper = null)
     {
         var list = tensors.ToList();
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -32,7 +36,7 @@ public static class TorchZipWriter
         if (!Directory.Exists(dir)) throw new SonicException($"{path}: cannot write, folder '{dir}' does not exist");
         if (Directory.Exists(full)) throw new SonicException($"{path}: cannot write, a folder has that name");
 
-        var pickle = Pickle(list.Select(kv => (kv.Key, kv.Value)).ToList(), path);
+        var pickle = Pickle(list.Select(kv => (kv.Key, kv.Value)).ToList(), path, wrapper);
         string tmp = full + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
         try
         {
@@ -74,10 +78,15 @@ public static class TorchZipWriter
         _ => throw new SonicException($"{source}: dtype {t} cannot be written to a PyTorch checkpoint"),
     };
 
-    private static byte[] Pickle(List<(string Name, Tensor Tensor)> tensors, string path)
+    private static byte[] Pickle(List<(string Name, Tensor Tensor)> tensors, string path, string? wrapper)
     {
         var p = new PickleBuilder();
         p.Proto(2);
+        if (wrapper != null)
+        {
+            p.Op(Op.EmptyDict);
+            p.Unicode(wrapper);
+        }
         p.Global("collections", "OrderedDict");
         p.Op(Op.EmptyTuple);
         p.Op(Op.Reduce);
@@ -113,6 +122,7 @@ public static class TorchZipWriter
                 p.Op(Op.SetItems);
             }
         }
+        if (wrapper != null) p.Op(Op.SetItem);
         p.Op(Op.Stop);
         return p.ToArray();
     }
@@ -132,7 +142,7 @@ public static class TorchZipWriter
     private enum Op : byte
     {
         Mark = (byte)'(', Stop = (byte)'.', EmptyTuple = (byte)')', Tuple = (byte)'t', Tuple1 = 0x85, Tuple2 = 0x86, Tuple3 = 0x87,
-        Reduce = (byte)'R', SetItems = (byte)'u', BinPersId = (byte)'Q', NewFalse = 0x89, Global = (byte)'c',
+        Reduce = (byte)'R', SetItems = (byte)'u', SetItem = (byte)'s', EmptyDict = (byte)'}', BinPersId = (byte)'Q', NewFalse = 0x89, Global = (byte)'c',
         BinPut = (byte)'q', LongBinPut = (byte)'r', BinGet = (byte)'h', LongBinGet = (byte)'j',
         BinInt = (byte)'J', BinInt1 = (byte)'K', BinInt2 = (byte)'M', Long1 = 0x8a, BinUnicode = (byte)'X', Proto = 0x80,
     }

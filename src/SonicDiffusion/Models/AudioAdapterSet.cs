@@ -165,8 +165,9 @@ public sealed class AudioAdapterSet
         var d = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (k, t) in Parameters())
         {
+            using var scope = torch.NewDisposeScope();
             var c = t.detach().cpu();
-            d[k] = (dtype is { } dt ? c.to_type(dt) : c).contiguous().clone();
+            d[k] = (dtype is { } dt ? c.to_type(dt) : c).contiguous().clone().DetachFromDisposeScope();
         }
         return d;
     }
