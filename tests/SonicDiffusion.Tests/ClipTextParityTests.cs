@@ -17,8 +17,8 @@ public class ClipTextParityTests
 
     /// <summary>
     /// The case's state dict, float16 up-cast to float32. With a weights_transform the keys get its prefix and the
-    /// extra tensors are added (the SD single-file layout); the prefix is then stripped here again, because
-    /// mapping foreign names belongs to <see cref="CheckpointConverter"/>, and the extra buffers go to the model's loader.
+    /// extra tensors are added (the SD single-file layout), and the result goes through <see cref="CheckpointConverter"/>
+    /// as a real single-file checkpoint would.
     /// </summary>
     private static Dictionary<string, Tensor> WeightsFor(FixtureCase c, JsonObject entry)
     {
@@ -38,7 +38,11 @@ public class ClipTextParityTests
             renamed[(string)extra["name"]!] = torch.arange(shape.Aggregate(1L, (a, b) => a * b), dtype: dtype).reshape(shape);
         }
         Assert.All(renamed.Keys, k => Assert.StartsWith(add, k));
-        return renamed.ToDictionary(kv => kv.Key[add.Length..], kv => kv.Value);
+        var split = CheckpointConverter.Split(renamed, $"{c.Fixture.Name}/{c.Name}");
+        Assert.Empty(split.UNet);
+        Assert.Empty(split.Vae);
+        Assert.Contains(split.Ignored, k => k.EndsWith("position_ids"));
+        return split.TextEncoder;
     }
 
     [Theory]

@@ -11,10 +11,22 @@ public enum WavSampleFormat { Pcm8, Pcm16, Pcm24, Pcm32, Float32, Float64 }
 /// </summary>
 public static class WavWriter
 {
+    /// <summary>Writes atomically (temp file + rename), creating the folder if needed.</summary>
     public static void Write(string path, AudioClip clip, WavSampleFormat format = WavSampleFormat.Pcm16)
     {
-        using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None);
-        Write(fs, clip, format);
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var tmp = full + ".tmp";
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+                Write(fs, clip, format);
+            File.Move(tmp, full, true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
     }
 
     public static void WritePcm16(string path, AudioClip clip) => Write(path, clip, WavSampleFormat.Pcm16);

@@ -99,6 +99,8 @@ public sealed class SafetensorsFile : ITensorSource
         long dataLen = fileLen - dataStart;
         var entries = new List<SafetensorsEntry>();
         var metadata = new Dictionary<string, string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes)) throw new SonicException($"{path}: safetensors header is not valid UTF-8 (file damaged?)");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(headerBytes); }
         catch (JsonException e) { throw new SonicException($"{path}: safetensors header is not valid JSON ({e.Message.Split('\n')[0]})"); }
@@ -114,6 +116,7 @@ public sealed class SafetensorsFile : ITensorSource
                         metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
                     continue;
                 }
+                if (!seen.Add(prop.Name)) throw new SonicException($"{path}: tensor '{prop.Name}' appears twice in the header");
                 entries.Add(ParseEntry(path, prop));
             }
         }
@@ -158,7 +161,10 @@ public sealed class SafetensorsFile : ITensorSource
         try { begin = off[0].GetInt64(); end = off[1].GetInt64(); }
         catch (Exception) { throw new SonicException($"{path}: tensor '{prop.Name}' has malformed data_offsets"); }
         var entry = new SafetensorsEntry(prop.Name, dtype, shape, begin, end);
-        if (begin < 0 || end < begin || end - begin != entry.NumElements * es)
+        long expectedBytes;
+        try { expectedBytes = checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * es); }
+        catch (OverflowException) { throw new SonicException($"{path}: tensor '{prop.Name}' has a shape too large to address [{string.Join(",", shape)}]"); }
+        if (begin < 0 || end < begin || end - begin != expectedBytes)
             throw new SonicException($"{path}: tensor '{prop.Name}' data_offsets [{begin}, {end}] do not match its shape [{string.Join(",", shape)}] and dtype {dtype}");
         return entry;
     }
@@ -184,8 +190,15 @@ public sealed class SafetensorsFile : ITensorSource
                 _view!.SafeMemoryMappedViewHandle.AcquirePointer(ref src);
                 try
                 {
-                    if (bytes > int.MaxValue) throw new SonicException($"{Path}: tensor '{name}' is larger than 2 GiB, which is not supported");
-                    new ReadOnlySpan<byte>(src + _view.PointerOffset + _dataStart + e.Begin, (int)bytes).CopyTo(t.bytes);
+                    byte* from = src + _view.PointerOffset + _dataStart + e.Begin;
+                    using var flat = t.reshape(-1);
+                    long total = flat.NumberOfElements, chunk = (1L << 30) / flat.ElementSize;
+                    for (long start = 0; start < total; start += chunk)
+                    {
+                        using var part = flat.narrow(0, start, Math.Min(chunk, total - start));
+                        var dst = part.bytes;
+                        new ReadOnlySpan<byte>(from + start * flat.ElementSize, dst.Length).CopyTo(dst);
+                    }
                 }
                 finally { _view.SafeMemoryMappedViewHandle.ReleasePointer(); }
             }

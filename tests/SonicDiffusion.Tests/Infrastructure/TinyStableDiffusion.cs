@@ -25,10 +25,10 @@ public static class TinyStableDiffusion
 
     public static AutoencoderKLConfig VaeConfig { get; } = new()
     {
-        BlockOutChannels = [16, 32],
+        BlockOutChannels = [8, 16, 16, 16],
         LayersPerBlock = 1,
         NormNumGroups = 8,
-        SampleSize = 16,
+        SampleSize = 64,
     };
 
     public static ClipTextConfig TextConfig { get; } = new()

@@ -1,0 +1,25 @@
+using System.CommandLine;
+using SonicDiffusion.Cli.Commands;
+
+namespace SonicDiffusion.Cli;
+
+/// <summary>The `sonic` command tree.</summary>
+public static class SonicCommandLine
+{
+    public static RootCommand Create()
+    {
+        var root = new RootCommand("sonic — SonicDiffusion.NET: audio-driven image generation and editing on Stable Diffusion v1");
+        root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(TextToImageCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
+        var data = new Command("data", "Datasets: generate and check");
+        data.Subcommands.Add(DataSynthCommand.Create());
+        root.Subcommands.Add(data);
+        return root;
+    }
+
+    /// <summary>Parses and runs; every failure becomes one line on stderr and a non-zero exit code.</summary>
+    public static int Run(string[] args) => CliRunner.Run(Create(), args);
+}
