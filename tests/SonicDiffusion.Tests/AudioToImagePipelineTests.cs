@@ -55,6 +55,18 @@ public class AudioToImagePipelineTests(TinySonicFixture tiny) : IClassFixture<Ti
     }
 
     [Fact]
+    public void InspectUnderstandsTheBundle()
+    {
+        var report = CheckpointInspector.Inspect(tiny.Bundle);
+        var kinds = report.Components.ToDictionary(c => c.Component!, c => c.Kind);
+        Assert.Equal(CheckpointKind.Clap2022, kinds[SonicDiffusionModel.AudioEncoderFolder]);
+        Assert.Equal(CheckpointKind.SonicProjector, kinds[SonicDiffusionModel.AudioProjectorFolder]);
+        Assert.Equal(CheckpointKind.SonicGates, kinds[SonicDiffusionModel.AdaptersFolder]);
+        Assert.Equal(CheckpointKind.UNet, kinds["unet"]);
+        Assert.Equal("SonicDiffusionPipeline", report.PipelineClass);
+    }
+
+    [Fact]
     public void GeneratesReproduciblyAndTheSoundMatters()
     {
         using var model = tiny.Load();

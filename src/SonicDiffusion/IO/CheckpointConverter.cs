@@ -509,28 +509,6 @@ public static partial class CheckpointConverter
     /// <summary>Prefix of the audio branch in <c>CLAP_weights_2022.pth['model']</c>.</summary>
     public const string ClapAudioPrefix = "audio_encoder.";
 
-    /// <summary>What a SonicDiffusion-related tensor file holds, judged from its tensor names alone.</summary>
-    public enum SonicFileKind
-    {
-        Unknown,
-        /// <summary>UNet adapter tensors (<c>attn_adapter</c>, <c>norm_adapter</c>, <c>gate_adapter</c>): <c>landscape.pt</c>, <c>greatest_hits.pt</c>.</summary>
-        GateDict,
-        /// <summary><c>Adapter.state_dict()</c>: <c>audio_projector_*.pth</c>.</summary>
-        AudioProjector,
-        /// <summary>A CLAP 2022 checkpoint (or its audio branch): <c>CLAP_weights_2022.pth</c>.</summary>
-        ClapAudio,
-    }
-
-    /// <summary>Classifies a file of the official release by its tensor names (file names are never trusted).</summary>
-    public static SonicFileKind DetectSonicFile(IEnumerable<string> names)
-    {
-        var list = names as IReadOnlyCollection<string> ?? names.ToList();
-        if (list.Any(n => n.StartsWith(ClapAudioPrefix + "base.", StringComparison.Ordinal))) return SonicFileKind.ClapAudio;
-        if (list.Contains("audio_emb_projection.0.weight") && list.Contains("to_out_adapter.0.weight")) return SonicFileKind.AudioProjector;
-        if (list.Any(GatedAudioAttention.IsAdapterTensor)) return SonicFileKind.GateDict;
-        return SonicFileKind.Unknown;
-    }
-
     /// <summary>
     /// Picks the audio branch out of a CLAP checkpoint's <c>model</c> dict and strips <paramref name="prefix"/>
     /// (<c>audio_encoder.</c>); the text branch (<c>caption_encoder.*</c>), <c>logit_scale</c> and anything else are left out.

@@ -75,6 +75,9 @@ public sealed class ClapAudioEncoder : nn.Module<Tensor, Tensor>
         int frontEnd = FrontEndNames.Count(weights.ContainsKey);
         if (frontEnd is not 0 && frontEnd != FrontEndNames.Count)
             throw new SonicException($"{source}: checkpoint has only some of the CLAP front-end tensors ({string.Join(", ", FrontEndNames.Where(n => !weights.ContainsKey(n)))} missing)");
+        foreach (var name in FrontEndNames)
+            if (weights.TryGetValue(name, out var t) && !t.isfinite().all().item<bool>())
+                throw new SonicException($"{source}: front-end tensor '{name}' holds NaN or infinite values");
         var all = new Dictionary<string, Tensor>(weights, StringComparer.Ordinal);
         if (frontEnd == 0)
         {

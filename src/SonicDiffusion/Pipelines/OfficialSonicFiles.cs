@@ -1,6 +1,5 @@
 using SonicDiffusion.Core;
 using SonicDiffusion.IO;
-using static SonicDiffusion.IO.CheckpointConverter;
 
 namespace SonicDiffusion.Pipelines;
 
@@ -26,13 +25,13 @@ public sealed record OfficialSonicFiles(string? GateDict, string? Projector, str
         IEnumerable<string> candidates = isDir
             ? Directory.GetFiles(spec).Where(f => TensorExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal)
             : spec.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var found = new Dictionary<SonicFileKind, List<string>>();
+        var found = new Dictionary<CheckpointKind, List<string>>();
         foreach (var file in candidates)
         {
             if (!isDir && !File.Exists(file)) throw new SonicException($"{option}: {file}: file not found");
-            SonicFileKind kind;
-            using (var src = TensorFiles.Open(file)) kind = DetectSonicFile(src.Names);
-            if (kind == SonicFileKind.Unknown)
+            CheckpointKind kind;
+            using (var src = TensorFiles.Open(file)) kind = CheckpointInspector.DetectKind(src.Names.ToList()).Kind;
+            if (kind is not (CheckpointKind.SonicGates or CheckpointKind.SonicProjector or CheckpointKind.Clap2022))
             {
                 if (isDir) continue;
                 throw new SonicException($"{option}: {file}: not a SonicDiffusion gate dict, audio projector or CLAP checkpoint (judged by its tensor names)");
@@ -43,17 +42,17 @@ public sealed record OfficialSonicFiles(string? GateDict, string? Projector, str
         foreach (var (kind, list) in found)
             if (list.Count > 1)
                 throw new SonicException($"{option}: {spec} holds {list.Count} {Describe(kind)}s ({string.Join(", ", list.Select(Path.GetFileName))}); name the files, e.g. --sonic {string.Join(",", list.Take(1))},...");
-        string? One(SonicFileKind k) => found.TryGetValue(k, out var l) ? l[0] : null;
-        var result = new OfficialSonicFiles(One(SonicFileKind.GateDict), One(SonicFileKind.AudioProjector), One(SonicFileKind.ClapAudio));
+        string? One(CheckpointKind k) => found.TryGetValue(k, out var l) ? l[0] : null;
+        var result = new OfficialSonicFiles(One(CheckpointKind.SonicGates), One(CheckpointKind.SonicProjector), One(CheckpointKind.Clap2022));
         if (result.IsEmpty) throw new SonicException($"{option}: {spec}: no SonicDiffusion gate dict, audio projector or CLAP checkpoint found");
         return result;
     }
 
-    public static string Describe(SonicFileKind kind) => kind switch
+    public static string Describe(CheckpointKind kind) => kind switch
     {
-        SonicFileKind.GateDict => "gate dict",
-        SonicFileKind.AudioProjector => "audio projector",
-        SonicFileKind.ClapAudio => "CLAP checkpoint",
+        CheckpointKind.SonicGates => "gate dict",
+        CheckpointKind.SonicProjector => "audio projector",
+        CheckpointKind.Clap2022 => "CLAP checkpoint",
         _ => "unknown file",
     };
 }

@@ -14,7 +14,8 @@ namespace SonicDiffusion.Pipelines;
 /// <para><b>Model bundle</b> (one folder; what <see cref="SaveBundle"/> writes): the SD components in diffusers layout
 /// (<c>model_index.json</c>, <c>unet/</c>, <c>vae/</c>, <c>text_encoder/</c>, <c>scheduler/</c>, optional
 /// <c>tokenizer/</c>) plus <c>audio_encoder/</c> (<see cref="Cnn14Config"/> <c>config.json</c> + <c>model.safetensors</c>
-/// in CLAP audio-branch names without <c>audio_encoder.</c>), <c>audio_projector/</c> (<see cref="AudioProjectorConfig"/>
+/// with the names of <c>CLAP_weights_2022.pth['model']</c>' audio branch, <c>audio_encoder.*</c>; unprefixed names are
+/// read too), <c>audio_projector/</c> (<see cref="AudioProjectorConfig"/>
 /// <c>config.json</c> incl. <c>residual_mode</c> + <c>model.safetensors</c> = <c>Adapter.state_dict()</c>) and
 /// <c>adapters/</c> (<see cref="AudioAdapterConfig"/> <c>config.json</c> with the sites and default β +
 /// <c>model.safetensors</c> = the gate dict). A missing <c>config.json</c> is inferred from the tensor shapes and said.</para>
@@ -255,13 +256,19 @@ public sealed class SonicDiffusionModel : IDisposable
         Directory.CreateDirectory(Path.Combine(dir, "scheduler"));
         ConfigJson.Write(Path.Combine(dir, "scheduler", "scheduler_config.json"), Sd.Scheduler);
         SaveAudioParts(dir, dtype);
+        WriteModelIndex(dir, Sd.Scheduler.ClassName ?? "PNDMScheduler");
+    }
+
+    /// <summary>The bundle's <c>model_index.json</c>: the diffusers components plus the three audio folders.</summary>
+    public static void WriteModelIndex(string dir, string schedulerClass = "PNDMScheduler")
+    {
         var index = new Dictionary<string, object>
         {
             ["_class_name"] = "SonicDiffusionPipeline",
             ["unet"] = new[] { "diffusers", "UNet2DConditionModel" },
             ["vae"] = new[] { "diffusers", "AutoencoderKL" },
             ["text_encoder"] = new[] { "transformers", "CLIPTextModel" },
-            ["scheduler"] = new[] { "diffusers", Sd.Scheduler.ClassName ?? "PNDMScheduler" },
+            ["scheduler"] = new[] { "diffusers", schedulerClass },
             [AudioEncoderFolder] = new[] { "SonicDiffusion", "ClapAudioEncoder" },
             [AudioProjectorFolder] = new[] { "SonicDiffusion", "AudioProjector" },
             [AdaptersFolder] = new[] { "SonicDiffusion", "GatedAudioAttention" },
@@ -274,7 +281,8 @@ public sealed class SonicDiffusionModel : IDisposable
     {
         var encoderState = AudioEncoder.named_parameters().Select(p => (p.name, (Tensor)p.parameter))
             .Concat(AudioEncoder.named_buffers().Select(b => (b.name, b.buffer)))
-            .Where(kv => AudioEncoder.FrontEndLoaded || !ClapAudioEncoder.FrontEndNames.Contains(kv.Item1));
+            .Where(kv => AudioEncoder.FrontEndLoaded || !ClapAudioEncoder.FrontEndNames.Contains(kv.Item1))
+            .Select(kv => (CheckpointConverter.ClapAudioPrefix + kv.Item1, kv.Item2));
         SaveComponent(Path.Combine(dir, AudioEncoderFolder), WeightsFile, encoderState, AudioEncoder.Config, dtype);
         SaveComponent(Path.Combine(dir, AudioProjectorFolder), WeightsFile,
             Projector.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), Projector.Config, dtype);

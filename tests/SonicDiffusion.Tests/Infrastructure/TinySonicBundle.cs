@@ -11,7 +11,8 @@ namespace SonicDiffusion.Tests.Infrastructure;
 /// <summary>
 /// A tiny random-weight SonicDiffusion model bundle: the tiny SD folder of <see cref="TinyStableDiffusion"/> plus a tiny
 /// CLAP encoder (real CLAP 2022 front end, narrow Cnn14), a tiny projector and adapters at the official sites (mid
-/// block + up-block transformer blocks = 3 sites here). The projector's conv stack maps audio_dim d to ⌊(3d − 3)/4⌋ + 1
+/// block + up-block transformer blocks = 3 sites here); the projector has the official 8 heads (official files do not
+/// record them, so a loader must assume 8). The projector's conv stack maps audio_dim d to ⌊(3d − 3)/4⌋ + 1
 /// features, so d = 43 gives the UNet's 32-wide context.
 /// </summary>
 public static class TinySonicBundle
@@ -23,7 +24,7 @@ public static class TinySonicBundle
 
     public static AudioProjectorConfig ProjectorConfig { get; } = new()
     {
-        AudioDim = 43, AudioTokenCount = 8, ContextDim = 32, DimHead = 8, H = 2, TransformerLayerCount = 2,
+        AudioDim = 43, AudioTokenCount = 8, ContextDim = 32, DimHead = 4, H = 8, TransformerLayerCount = 2,
     };
 
     public static AudioAdapterConfig AdapterConfig { get; } = new() { GateInit = 0.7 };
@@ -32,6 +33,7 @@ public static class TinySonicBundle
     public static string WriteBundle(string dir, long seed = 1)
     {
         TinyStableDiffusion.WriteFolder(dir, seed);
+        SonicDiffusionModel.WriteModelIndex(dir);
         torch.manual_seed(seed + 100);
         using (var encoder = new ClapAudioEncoder(EncoderConfig))
         {
@@ -40,7 +42,8 @@ public static class TinySonicBundle
                     if (name.EndsWith("running_var", StringComparison.Ordinal)) b.uniform_(0.5, 2.0);
             var state = encoder.named_parameters().Select(p => (p.name, (Tensor)p.parameter))
                 .Concat(encoder.named_buffers().Select(b => (b.name, b.buffer)))
-                .Where(kv => !ClapAudioEncoder.FrontEndNames.Contains(kv.Item1));
+                .Where(kv => !ClapAudioEncoder.FrontEndNames.Contains(kv.Item1))
+                .Select(kv => (CheckpointConverter.ClapAudioPrefix + kv.Item1, kv.Item2));
             Save(Path.Combine(dir, SonicDiffusionModel.AudioEncoderFolder), state, EncoderConfig);
         }
         using (var projector = new AudioProjector(ProjectorConfig))
@@ -77,7 +80,8 @@ public static class TinySonicBundle
         var (gate, proj) = model.ExportOfficial(dir, "tiny");
         var clap = Path.Combine(dir, "CLAP_tiny.pth");
         var state = new List<KeyValuePair<string, Tensor>>();
-        foreach (var (n, p) in model.AudioEncoder.named_parameters()) state.Add(new(CheckpointConverter.ClapAudioPrefix + n, p.detach().clone()));
+        foreach (var (n, p) in model.AudioEncoder.named_parameters())
+            if (!ClapAudioEncoder.FrontEndNames.Contains(n)) state.Add(new(CheckpointConverter.ClapAudioPrefix + n, p.detach().clone()));
         foreach (var (n, b) in model.AudioEncoder.named_buffers())
             if (!ClapAudioEncoder.FrontEndNames.Contains(n)) state.Add(new(CheckpointConverter.ClapAudioPrefix + n, b.clone()));
         state.Add(new("caption_encoder.base.embeddings.word_embeddings.weight", torch.randn(5, 3)));
