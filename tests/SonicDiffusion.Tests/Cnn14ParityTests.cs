@@ -165,6 +165,27 @@ public class Cnn14ParityTests(ITestOutputHelper log)
         Assert.Equal((long)doc["audio_encoder_param_count_incl_buffers"]!, total);
     }
 
+    /// <summary>A real CLAP_weights_2022.pth['model'] (names and shapes from the param list, text branch included) gives the real config.</summary>
+    [Fact]
+    public void RealClapNamesInferTheRealConfigAndKindWithoutData()
+    {
+        var list = GoldenFixture.All.Where(f => f.Kind == "cnn14")
+            .SelectMany(f => (f.Json["assets"] as JsonArray ?? new JsonArray()).Select(a => a!.AsObject())
+                .Where(a => (string?)a["role"] == "real_param_list").Select(a => f.PathOf((string)a["file"]!)))
+            .First();
+        var doc = JsonNode.Parse(File.ReadAllText(list))!.AsObject();
+        var shapes = ((JsonArray)doc["verified"]!).Select(e => e!.AsObject())
+            .ToDictionary(e => (string)e["name"]!, e => ((JsonArray)e["shape"]!).Select(x => (long)x!).ToArray());
+        shapes["caption_encoder.base.embeddings.word_embeddings.weight"] = [30522, 768];
+        shapes["logit_scale"] = [];
+        var cfg = Cnn14Config.FromTensorShapes(shapes, "CLAP_weights_2022.pth");
+        var real = new Cnn14Config();
+        Assert.Equal(real.ConvBlockWidths, cfg.ConvBlockWidths);
+        Assert.Equal((real.OutEmb, real.DProj, real.ClassesNum, real.MelBins, real.WindowSize), (cfg.OutEmb, cfg.DProj, cfg.ClassesNum, cfg.MelBins, cfg.WindowSize));
+        Assert.Equal(CheckpointKind.Clap2022, CheckpointInspector.DetectKind(shapes.Keys.ToList()).Kind);
+        Assert.Equal(88, shapes.Keys.Count(k => k.StartsWith(CheckpointConverter.ClapAudioPrefix, StringComparison.Ordinal)));
+    }
+
     [Fact]
     public void SelectAudioWeightsKeepsOnlyTheAudioBranch()
     {
@@ -233,6 +254,8 @@ public class Cnn14ParityTests(ITestOutputHelper log)
     {
         using var d = torch.NewDisposeScope();
         using var model = new ClapAudioEncoder(Small);
+        // With 4 ReLU units a random clip can leave the embedding all zero (projection = LN bias = 0): keep it non-degenerate.
+        using (torch.no_grad()) model.named_parameters().Single(p => p.name == "projection.layer_norm.bias").parameter.fill_(0.5);
         using var x = torch.randn(2, 40, 32);
         using var y4 = model.forward(x.unsqueeze(1));
         using var y3 = model.forward(x);

@@ -94,9 +94,10 @@ public class GatedAudioAttentionTests
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using var plain = RandomBlock(3, out _, false);
-        using var gated = RandomBlock(3, out var adapter, true);
-        using (no_grad())
-            foreach (var p in adapter!.attn_adapter!.parameters()) p.normal_();
+        using var gated = RandomBlock(4, out var adapter, true);
+        var gatedParams = gated.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, p) in plain.named_parameters()) gatedParams[name].copy_(p);   // same block weights (tests run in parallel: seeds are not enough)
+        foreach (var p in adapter!.attn_adapter!.parameters()) p.normal_();
         var x = randn(2, 12, 32);
         var text = randn(2, 7, 16);
         var audio = randn(2, 5, 16);

@@ -203,7 +203,7 @@ public static class BenchCommand
             torch.manual_seed(0);
             using var unet = new UNet2DConditionModel(cfg);
             unet.eval();
-            AudioAdapterSet.Install(unet, AudioAdapterConfig.Official);
+            var set = AudioAdapterSet.Install(unet, AudioAdapterConfig.Official);
             unet.to(dtype).to(dev);
             using var mode = torch.inference_mode();
             using var x = torch.randn(new long[] { b, 4, side, side }, dtype: dtype, device: dev);
@@ -227,6 +227,19 @@ public static class BenchCommand
             Console.WriteLine($"plain UNet ({b}×4×{side}×{side}, {dtype}): median {tp.Median:0} ms, best {tp.Best:0} ms");
             Console.WriteLine($"with {sites.Count} adapters + audio tokens: median {ta.Median:0} ms, best {ta.Best:0} ms");
             Console.WriteLine($"adapter overhead per step: {100 * (ta.Median / tp.Median - 1):0.0}% (medians), {100 * (ta.Best / tp.Best - 1):0.0}% (best)");
+
+            // The adapter steps alone (short runs, so less exposed to other load than the whole-UNet difference).
+            var blocks = unet.TransformerBlocks().ToDictionary(kv => kv.Name, kv => kv.Block);
+            double alone = 0;
+            foreach (var adapter in set.Adapters)
+            {
+                var site = sites.Single(s => s.Path == adapter.Site);
+                int div = site.Path.StartsWith("mid_block", StringComparison.Ordinal) ? 8 : site.Path.StartsWith("up_blocks.1", StringComparison.Ordinal) ? 4 : site.Path.StartsWith("up_blocks.2", StringComparison.Ordinal) ? 2 : 1;
+                using var h = torch.randn(new long[] { b, (long)(side / div) * (side / div), site.Channels }, dtype: dtype, device: dev);
+                var timing = Timing.Measure(() => { using var s = torch.NewDisposeScope(); adapter.Forward(blocks[site.Path], h, text, audioCtx); }, 2, Math.Max(5, n));
+                alone += timing.Best;
+            }
+            Console.WriteLine($"the {sites.Count} adapter steps alone: {alone:0} ms (sum of bests) = {100 * alone / tp.Best:0.0}% of the best plain UNet pass");
             return 0;
         });
         return cmd;

@@ -82,8 +82,8 @@ public sealed class GatedAudioAttention : ITransformerBlockExtension
         if (audio.shape[0] != hiddenStates.shape[0])
             throw new ArgumentException($"audio context batch {audio.shape[0]} differs from the latent batch {hiddenStates.shape[0]} at adapter site '{Site}'");
         using var scope = torch.NewDisposeScope();
-        var a = attn_adapter.forward(norm_adapter!.forward(hiddenStates), audio, context) * gate_adapter!.tanh();
-        if (beta != 1.0) a = a * beta;
-        return (a + hiddenStates).MoveToOuterDisposeScope();
+        var a = attn_adapter.forward(norm_adapter!.forward(hiddenStates), audio, context);
+        var scale = beta == 1.0 ? gate_adapter!.tanh() : gate_adapter!.tanh() * beta;
+        return torch.addcmul(hiddenStates, a, scale, 1).MoveToOuterDisposeScope();   // h + a·tanh(γ)·β in one pass
     }
 }
