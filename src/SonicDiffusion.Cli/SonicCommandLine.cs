@@ -11,6 +11,7 @@ public static class SonicCommandLine
         var root = new RootCommand("sonic — SonicDiffusion.NET: audio-driven image generation and editing on Stable Diffusion v1");
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(TextToImageCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());

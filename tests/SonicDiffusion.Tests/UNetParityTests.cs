@@ -165,7 +165,8 @@ public class UNetParityTests
 
         var sites = model.TransformerBlocks().Where(b => b.Name.StartsWith("mid_block.", StringComparison.Ordinal) || b.Name.StartsWith("up_blocks.", StringComparison.Ordinal)).ToList();
         Assert.NotEmpty(sites);
-        foreach (var (_, block) in sites) block.SetExtension(new TestGatedAdapter(block.CrossAttentionDim));
+        var set = AudioAdapterSet.Install(model, AudioAdapterConfig.Official);
+        Assert.Equal(sites.Select(s => s.Name), set.Sites.Select(s => s.Path));
         var names = model.named_parameters().Select(p => p.name).ToHashSet();
         foreach (var (name, block) in sites)
             foreach (var suffix in new[] { "attn_adapter.to_q.weight", "attn_adapter.to_k.weight", "attn_adapter.to_v.weight", "attn_adapter.to_out.0.weight", "attn_adapter.to_out.0.bias", "norm_adapter.weight", "norm_adapter.bias", "gate_adapter" })

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using SonicDiffusion.Audio;
 using SonicDiffusion.Core;
 using SonicDiffusion.Diagnostics;
 using SonicDiffusion.Models;
@@ -19,6 +20,8 @@ public static class BenchCommand
         var cmd = new Command("bench", "Measure speed (random weights of the real SD v1 size; not a test)");
         cmd.Subcommands.Add(UNet());
         cmd.Subcommands.Add(VaeDecode());
+        cmd.Subcommands.Add(AudioEncode());
+        cmd.Subcommands.Add(Adapters());
         return cmd;
     }
 
@@ -96,6 +99,147 @@ public static class BenchCommand
                     Report($"vae-decode {dtypeName} batch {b}", timing, 2 * gmacs * b);
                 }
             }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command AudioEncode()
+    {
+        var repeat = Repeat();
+        var rate = new Option<int>("--rate") { Description = "Sample rate of the synthetic 10-s clip (resampled to 44.1 kHz)", DefaultValueFactory = _ => 48000 };
+        var channels = new Option<int>("--channels") { Description = "Channels of the synthetic clip", DefaultValueFactory = _ => 2 };
+        var device = CommonOptions.Device();
+        var cmd = new Command("audio", "Audio conditioning of one 10-s clip: decode, resample, log-mel, CNN14 (+ projection), projector, at real CLAP/SonicDiffusion size")
+        {
+            repeat, rate, channels, device,
+        };
+        cmd.SetAction(pr =>
+        {
+            var dev = TorchRuntime.ParseDevice(pr.GetValue(device));
+            int sr = pr.GetValue(rate), ch = pr.GetValue(channels), n = pr.GetValue(repeat);
+            Console.WriteLine(TorchRuntime.Describe());
+            var path = Path.Combine(Path.GetTempPath(), $"sonic-bench-{Guid.NewGuid():N}.wav");
+            try
+            {
+                var rng = new Random(0);
+                var data = new float[ch][];
+                for (int c = 0; c < ch; c++)
+                {
+                    data[c] = new float[10 * sr];
+                    for (int i = 0; i < data[c].Length; i++) data[c][i] = (float)(0.3 * Math.Sin(2 * Math.PI * (220 + 110 * c) * i / sr) + 0.1 * (rng.NextDouble() - 0.5));
+                }
+                WavWriter.WritePcm16(path, new AudioClip(data, sr));
+                Console.WriteLine($"clip: 10 s, {sr} Hz, {ch} ch, 16-bit WAV ({new FileInfo(path).Length / 1024} KiB)");
+                torch.manual_seed(0);
+                using var encoder = new ClapAudioEncoder(new Cnn14Config());
+                using var projector = new AudioProjector(new AudioProjectorConfig());
+                encoder.to(dev);
+                projector.to(dev);
+                using var fe = new ClapFrontEnd();
+                using var mode = torch.inference_mode();
+
+                AudioClip clip = AudioReader.Read(path);
+                var decode = Timing.Measure(() => clip = AudioReader.Read(path), 1, n);
+                Tensor wave = fe.PrepareWaveform(clip);
+                var prepare = Timing.Measure(() => { wave.Dispose(); wave = fe.PrepareWaveform(clip); }, 1, n);
+                using var batch = wave.unsqueeze(0).to(dev);
+                Tensor logmel = fe.LogMel(batch);
+                var mel = Timing.Measure(() => { logmel.Dispose(); logmel = fe.LogMel(batch); }, 1, n);
+                var cnn = Timing.Measure(() => { using var s = torch.NewDisposeScope(); encoder.forward(logmel); }, 1, n);
+                using var emb = encoder.forward(logmel);
+                var proj = Timing.Measure(() => { using var s = torch.NewDisposeScope(); projector.forward(emb.unsqueeze(1)); }, 1, n);
+                var windowed = Timing.Measure(() => { using var src = AudioSources.Open(path); fe.PrepareWaveform(src).Dispose(); }, 1, n);
+                wave.Dispose();
+                logmel.Dispose();
+                Line("decode (WAV, whole file)", decode);
+                Line($"channel mean + resample {sr}→44100 + fit 10 s", prepare);
+                Line($"log-mel (STFT 1024/320, 64 mels, {(fe.Config.ComputeFloat64 ? "float64" : "float32")})", mel);
+                Line("CNN14 + projection + L2 (real size, 1379×64 frames)", cnn);
+                Line("audio projector (real size, 77×768 tokens)", proj);
+                Line("windowed read + resample + fit (generation path)", windowed);
+                double total = decode.Median + prepare.Median + mel.Median + cnn.Median + proj.Median;
+                Console.WriteLine($"total per sound (medians): {total:0} ms");
+            }
+            finally
+            {
+                File.Delete(path);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static void Line(string label, Timing t) => Console.WriteLine($"{label}: median {t.Median:0.0} ms, best {t.Best:0.0} ms");
+
+    private static Command Adapters()
+    {
+        var latent = Latent();
+        var repeat = Repeat();
+        var batch = new Option<int>("--batch") { Description = "UNet batch (2 = the official guided batch)", DefaultValueFactory = _ => 2 };
+        var dtypeOpt = new Option<string>("--dtype") { Description = "Compute dtype", DefaultValueFactory = _ => "float32" };
+        var device = CommonOptions.Device();
+        var cmd = new Command("adapters", "Per-step cost of the 10 gated audio cross-attention sites vs the plain SD v1 UNet (random weights, real size)")
+        {
+            latent, repeat, batch, dtypeOpt, device,
+        };
+        cmd.SetAction(pr =>
+        {
+            var dev = TorchRuntime.ParseDevice(pr.GetValue(device));
+            var dtype = CommonOptions.ParseDtype(pr.GetValue(dtypeOpt)!);
+            int side = pr.GetValue(latent), b = pr.GetValue(batch), n = pr.GetValue(repeat);
+            Console.WriteLine(TorchRuntime.Describe());
+            var cfg = new UNet2DConditionConfig();
+            var sites = AudioAdapterConfig.Official.ResolveSites(cfg);
+            double unetMacs = UNetCost.StableDiffusionV1(side, side).TotalMacs;
+            double adapterMacs = 0;
+            foreach (var site in sites)
+            {
+                int div = site.Path.StartsWith("mid_block", StringComparison.Ordinal) ? 8 : site.Path.StartsWith("up_blocks.1", StringComparison.Ordinal) ? 4 : site.Path.StartsWith("up_blocks.2", StringComparison.Ordinal) ? 2 : 1;
+                double tokens = (double)(side / div) * (side / div), c = site.Channels;
+                adapterMacs += 2 * tokens * c * c + 2 * 77 * cfg.CrossAttentionDim * c + 2 * tokens * 77 * c;
+            }
+            Console.WriteLine($"{sites.Count} adapter sites; analytic cost {adapterMacs / 1e9:0.00} GMACs per image-pass = {100 * adapterMacs / unetMacs:0.00}% of the UNet's {unetMacs / 1e9:0.00} GMACs");
+            torch.manual_seed(0);
+            using var unet = new UNet2DConditionModel(cfg);
+            unet.eval();
+            var set = AudioAdapterSet.Install(unet, AudioAdapterConfig.Official);
+            unet.to(dtype).to(dev);
+            using var mode = torch.inference_mode();
+            using var x = torch.randn(new long[] { b, 4, side, side }, dtype: dtype, device: dev);
+            using var text = torch.randn(new long[] { b, 77, 768 }, dtype: dtype, device: dev);
+            using var audio = torch.randn(new long[] { b, 77, 768 }, dtype: dtype, device: dev);
+            using var t = torch.full(new long[] { b }, 500, dtype: ScalarType.Int64, device: dev);
+            var plainCtx = new UNetCallContext();
+            var audioCtx = new UNetCallContext { AudioContext = audio };
+            void Run(UNetCallContext c) { using var s = torch.NewDisposeScope(); unet.Forward(x, t, text, c); }
+            Run(plainCtx);
+            Run(audioCtx);
+            var plain = new List<double>();
+            var withAudio = new List<double>();
+            for (int i = 0; i < n; i++)   // interleaved, so load changes hit both alike
+            {
+                plain.AddRange(Timing.Measure(() => Run(plainCtx), 0, 1).Milliseconds);
+                withAudio.AddRange(Timing.Measure(() => Run(audioCtx), 0, 1).Milliseconds);
+            }
+            var tp = new Timing(plain);
+            var ta = new Timing(withAudio);
+            Console.WriteLine($"plain UNet ({b}×4×{side}×{side}, {dtype}): median {tp.Median:0} ms, best {tp.Best:0} ms");
+            Console.WriteLine($"with {sites.Count} adapters + audio tokens: median {ta.Median:0} ms, best {ta.Best:0} ms");
+            Console.WriteLine($"adapter overhead per step: {100 * (ta.Median / tp.Median - 1):0.0}% (medians), {100 * (ta.Best / tp.Best - 1):0.0}% (best)");
+
+            // The adapter steps alone (short runs, so less exposed to other load than the whole-UNet difference).
+            var blocks = unet.TransformerBlocks().ToDictionary(kv => kv.Name, kv => kv.Block);
+            double alone = 0;
+            foreach (var adapter in set.Adapters)
+            {
+                var site = sites.Single(s => s.Path == adapter.Site);
+                int div = site.Path.StartsWith("mid_block", StringComparison.Ordinal) ? 8 : site.Path.StartsWith("up_blocks.1", StringComparison.Ordinal) ? 4 : site.Path.StartsWith("up_blocks.2", StringComparison.Ordinal) ? 2 : 1;
+                using var h = torch.randn(new long[] { b, (long)(side / div) * (side / div), site.Channels }, dtype: dtype, device: dev);
+                var timing = Timing.Measure(() => { using var s = torch.NewDisposeScope(); adapter.Forward(blocks[site.Path], h, text, audioCtx); }, 2, Math.Max(5, n));
+                alone += timing.Best;
+            }
+            Console.WriteLine($"the {sites.Count} adapter steps alone: {alone:0} ms (sum of bests) = {100 * alone / tp.Best:0.0}% of the best plain UNet pass");
             return 0;
         });
         return cmd;

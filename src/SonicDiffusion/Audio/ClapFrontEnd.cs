@@ -216,6 +216,104 @@ public sealed class ClapFrontEnd : IDisposable
         return fitted.contiguous().MoveToOuterDisposeScope();
     }
 
+    /// <summary>Length of <paramref name="source"/> after resampling to the front end's rate (torchaudio: ceil(n·N/o)).</summary>
+    public long ResampledLength(IAudioSource source)
+    {
+        if (source.SampleRate == Config.SampleRate) return source.FrameCount;
+        var (o, n, _) = Resampler.Reduce(source.SampleRate, Config.SampleRate, Config.Resample);
+        return (n * source.FrameCount + o - 1) / o;
+    }
+
+    /// <summary>
+    /// As <see cref="PrepareWaveform(AudioClip, long, IDictionary{string, Tensor}?)"/> for a windowed source, reading
+    /// only what the result needs: a clip longer than <see cref="ClapFrontEndConfig.NumSamples"/> (after resampling)
+    /// is cropped at <paramref name="cropStart"/> (in resampled samples) by reading the input frames of that window
+    /// plus the resampler's support, aligned to its polyphase blocks, so the result equals the crop of the fully
+    /// resampled signal. A shorter clip is read whole and repeat-padded. NaN or infinite samples are refused.
+    /// </summary>
+    public Tensor PrepareWaveform(IAudioSource source, long cropStart = 0)
+    {
+        long numSamples = Config.NumSamples;
+        long outLength = ResampledLength(source);
+        if (outLength <= 0) throw new SonicException($"{source.Name}: audio clip has no samples");
+        int rate = source.SampleRate;
+        if (outLength <= numSamples)
+        {
+            if (source.FrameCount > int.MaxValue) throw new SonicException($"{source.Name}: clip too long to read whole");
+            var all = source.ReadMono(0, (int)source.FrameCount);
+            CheckFinite(all, source.Name, 0, rate);
+            using var scope = NewDisposeScope();
+            var mono = tensor(all).unsqueeze(0);
+            var resampled = Resampler.Resample(mono, rate, Config.SampleRate, Config.Resample);
+            return FitToLength(resampled.reshape(-1), numSamples, 0).contiguous().MoveToOuterDisposeScope();
+        }
+        if (cropStart < 0 || cropStart > outLength - numSamples)
+        {
+            double len = (double)outLength / Config.SampleRate, max = (double)(outLength - numSamples) / Config.SampleRate;
+            throw new SonicException($"{source.Name}: audio offset {cropStart / (double)Config.SampleRate:0.###} s is outside the clip: it is {len:0.###} s long, so a {Config.DurationS:0.###} s window must start between 0 and {max:0.###} s");
+        }
+        if (rate == Config.SampleRate)
+        {
+            var window = source.ReadMono(cropStart, (int)numSamples);
+            if (window.Length != numSamples)
+            {
+                long actual = cropStart + window.Length;
+                if (actual >= source.FrameCount || actual <= 0) throw new SonicException($"{source.Name}: audio ends early ({actual} of {source.FrameCount} frames decoded)");
+                return PrepareWaveform(new LengthLimitedSource(source, actual), cropStart);
+            }
+            CheckFinite(window, source.Name, cropStart, rate);
+            return tensor(window);
+        }
+        var (o, n, width) = Resampler.Reduce(rate, Config.SampleRate, Config.Resample);
+        long b0 = cropStart / n, b1 = (cropStart + numSamples - 1) / n;
+        long leftBlocks = (width + o - 1) / o;
+        long firstBlock = Math.Max(0, b0 - leftBlocks);
+        long inStart = firstBlock * o;
+        long inEnd = Math.Min(source.FrameCount, b1 * o + width + 2 * o);
+        if (inEnd - inStart > int.MaxValue) throw new SonicException($"{source.Name}: crop window too large to read");
+        var segment = source.ReadMono(inStart, (int)(inEnd - inStart));
+        if (segment.Length != inEnd - inStart)
+        {
+            // The container over-stated the length (e.g. a cut MP3 whose header gives the full length): go again with
+            // the length actually decoded.
+            long actual = inStart + segment.Length;
+            if (actual >= source.FrameCount || actual <= 0) throw new SonicException($"{source.Name}: audio ends early ({actual} of {source.FrameCount} frames decoded)");
+            return PrepareWaveform(new LengthLimitedSource(source, actual), cropStart);
+        }
+        CheckFinite(segment, source.Name, inStart, rate);
+        using (var scope = NewDisposeScope())
+        {
+            var seg = tensor(segment).unsqueeze(0);
+            var resampled = Resampler.Resample(seg, rate, Config.SampleRate, Config.Resample).reshape(-1);
+            return resampled.narrow(0, cropStart - firstBlock * n, numSamples).contiguous().clone().MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>A source whose real length turned out shorter than its container said.</summary>
+    private sealed class LengthLimitedSource(IAudioSource inner, long frames) : IAudioSource
+    {
+        public string Name => inner.Name;
+        public AudioFileFormat Format => inner.Format;
+        public int SampleRate => inner.SampleRate;
+        public int Channels => inner.Channels;
+        public long FrameCount => frames;
+        public float[] ReadMono(long start, int count) => inner.ReadMono(start, (int)Math.Max(0, Math.Min(count, frames - start)));
+        public void Dispose() { }
+    }
+
+    private static void CheckFinite(float[] samples, string name, long start, int rate)
+    {
+        int bad = 0;
+        long first = -1;
+        for (int i = 0; i < samples.Length; i++)
+            if (!float.IsFinite(samples[i]))
+            {
+                if (bad++ == 0) first = start + i;
+            }
+        if (bad > 0)
+            throw new SonicException($"{name}: {bad} NaN or infinite sample{(bad == 1 ? "" : "s")} (first at {first / (double)rate:0.###} s); the file is damaged");
+    }
+
     /// <summary>Prepared waveforms of several clips, [B, num_samples] — the Cnn14 encoder's input.</summary>
     public Tensor PrepareBatch(IReadOnlyList<AudioClip> clips, long cropStart = 0)
     {

@@ -57,7 +57,7 @@ public static class WavDecoder
         }
     }
 
-    private static WavFormat ParseFormat(ReadOnlySpan<byte> c)
+    internal static WavFormat ParseFormat(ReadOnlySpan<byte> c)
     {
         ushort tag = BinaryPrimitives.ReadUInt16LittleEndian(c);
         int channels = BinaryPrimitives.ReadUInt16LittleEndian(c[2..]);
@@ -88,7 +88,8 @@ public static class WavDecoder
         return new WavFormat(tag, sub, channels, (int)rate, blockAlign, bits, valid);
     }
 
-    private static AudioClip DecodeSamples(ReadOnlySpan<byte> d, WavFormat f)
+    /// <summary>Decodes whole frames of raw sample data (a slice of the data chunk starting on a frame boundary).</summary>
+    internal static AudioClip DecodeSamples(ReadOnlySpan<byte> d, WavFormat f)
     {
         int frames = d.Length / f.BlockAlign;
         int bytes = f.BitsPerSample / 8;
@@ -114,6 +115,52 @@ public static class WavDecoder
             }
         }
         return new AudioClip(channels, f.SampleRate);
+    }
+
+    /// <summary>
+    /// Reads only the chunk headers of a WAV stream (seeking past other chunks) and returns the format and where the
+    /// sample data lies, so a window of a huge file can be read without loading it. Same checks and messages as
+    /// <see cref="Decode(ReadOnlySpan{byte})"/>; a data chunk longer than the stream is an error unless its size is the
+    /// streaming placeholder 0xFFFFFFFF.
+    /// </summary>
+    public static (WavFormat Format, long DataOffset, long DataLength) ReadLayout(Stream s)
+    {
+        Span<byte> head = stackalloc byte[12];
+        s.Position = 0;
+        if (s.ReadAtLeast(head, 12, throwOnEndOfStream: false) < 12 || !IsWav(head)) throw new InvalidDataException("not a RIFF/WAVE file");
+        WavFormat? fmt = null;
+        long pos = 12, length = s.Length;
+        Span<byte> ch = stackalloc byte[8];
+        while (true)
+        {
+            s.Position = pos;
+            if (pos + 8 > length || s.ReadAtLeast(ch, 8, throwOnEndOfStream: false) < 8)
+                throw new InvalidDataException(fmt is null ? "WAV has no fmt chunk" : "WAV has no data chunk");
+            uint size = BinaryPrimitives.ReadUInt32LittleEndian(ch[4..]);
+            long body = pos + 8, available = length - body;
+            if (ch[..4].SequenceEqual("fmt "u8))
+            {
+                if (size < 16 || size > available) throw new InvalidDataException($"WAV fmt chunk is {(size < 16 ? "too short" : "truncated")} ({size} bytes)");
+                if (size > 4096) throw new InvalidDataException($"WAV fmt chunk is implausibly large ({size} bytes)");
+                var fmtBytes = new byte[size];
+                s.ReadExactly(fmtBytes);
+                fmt = ParseFormat(fmtBytes);
+            }
+            else if (ch[..4].SequenceEqual("data"u8))
+            {
+                if (fmt is null) throw new InvalidDataException("WAV data chunk comes before the fmt chunk");
+                long dataLength = size;
+                if (size > available)
+                {
+                    if (size != 0xFFFFFFFF) throw new InvalidDataException($"WAV data chunk truncated (header says {size} bytes, file has {available})");
+                    dataLength = available;
+                }
+                return (fmt.Value, body, dataLength);
+            }
+            long next = body + size + (size & 1);
+            if (next > length) throw new InvalidDataException($"WAV chunk '{Ascii(ch[..4])}' truncated");
+            pos = next;
+        }
     }
 
     private static string Ascii(ReadOnlySpan<byte> id)

@@ -501,4 +501,76 @@ public static partial class CheckpointConverter
     /// </summary>
     public static string MapTextEncoderKey(string key)
         => key.StartsWith("text_model.", StringComparison.Ordinal) ? key : "text_model." + key;
+
+    // ------------------------------------------------------------------------------------------------------------
+    // SonicDiffusion official files (gate dict, audio projector) and the CLAP 2022 audio branch.
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// <summary>Prefix of the audio branch in <c>CLAP_weights_2022.pth['model']</c>.</summary>
+    public const string ClapAudioPrefix = "audio_encoder.";
+
+    /// <summary>
+    /// Picks the audio branch out of a CLAP checkpoint's <c>model</c> dict and strips <paramref name="prefix"/>
+    /// (<c>audio_encoder.</c>); the text branch (<c>caption_encoder.*</c>), <c>logit_scale</c> and anything else are left out.
+    /// The returned tensors are the same objects as in the input.
+    /// </summary>
+    public static Dictionary<string, Tensor> SelectAudioWeights(IReadOnlyDictionary<string, Tensor> clapModelDict, string prefix = ClapAudioPrefix)
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (k, v) in clapModelDict)
+            if (k.StartsWith(prefix, StringComparison.Ordinal)) result[k[prefix.Length..]] = v;
+        return result;
+    }
+
+    /// <summary>Reads only the audio branch of a CLAP checkpoint file (prefix stripped, floats as <paramref name="floatDtype"/>).</summary>
+    public static Dictionary<string, Tensor> ReadAudioWeights(ITensorSource file, ScalarType? floatDtype = null, string prefix = ClapAudioPrefix)
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var n in file.Names)
+                if (n.StartsWith(prefix, StringComparison.Ordinal)) result[n[prefix.Length..]] = file.Read(n, floatDtype);
+        }
+        catch
+        {
+            foreach (var t in result.Values) t.Dispose();
+            throw;
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// One gate-dict key → the diffusers UNet name of that adapter tensor. Diffusers names (the released files) pass
+    /// unchanged; CompVis names (an LDM-trained model, with or without <c>model.diffusion_model.</c>) are mapped with
+    /// <see cref="MapUNetKey"/>; a leading <c>unet.</c> is dropped.
+    /// </summary>
+    public static string GateKeyToDiffusers(string key, int layersPerBlock, string source = "gate dict")
+    {
+        string k = key.StartsWith(SingleFileUNetPrefix, StringComparison.Ordinal) ? key[SingleFileUNetPrefix.Length..]
+            : key.StartsWith("unet.", StringComparison.Ordinal) ? key["unet.".Length..] : key;
+        string root = k.Split('.')[0];
+        if (DiffusersUNetRoots.Contains(root)) return k;
+        if (CompVisUNetRoots.Contains(root)) return MapUNetKey(k, layersPerBlock, source, key);
+        throw new SonicException($"{source}: tensor '{key}' is not named like a UNet adapter (diffusers or CompVis UNet name expected)");
+    }
+
+    /// <summary>
+    /// The adapter tensors of a gate dict in diffusers names (same tensor objects). Tensors that are not adapter
+    /// tensors (e.g. a whole UNet saved with its adapters) are left out and listed in <paramref name="ignored"/>;
+    /// a file without any adapter tensor is refused.
+    /// </summary>
+    public static Dictionary<string, Tensor> GateDictToDiffusers(IReadOnlyDictionary<string, Tensor> dict, int layersPerBlock, string source, out List<string> ignored)
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        ignored = new List<string>();
+        foreach (var (k, v) in dict)
+        {
+            if (!GatedAudioAttention.IsAdapterTensor(k)) { ignored.Add(k); continue; }
+            var name = GateKeyToDiffusers(k, layersPerBlock, source);
+            if (!result.TryAdd(name, v)) throw new SonicException($"{source}: two tensors map to the adapter name '{name}'");
+        }
+        if (result.Count == 0)
+            throw new SonicException($"{source}: no SonicDiffusion adapter tensors (attn_adapter / norm_adapter / gate_adapter) in this file");
+        return result;
+    }
 }

@@ -13,7 +13,7 @@ namespace SonicDiffusion.Models;
 public sealed class ClapAudioEncoder : nn.Module<Tensor, Tensor>
 {
     /// <summary>Prefix of the audio branch in <c>CLAP_weights_2022.pth['model']</c>.</summary>
-    public const string ClapPrefix = "audio_encoder.";
+    public const string ClapPrefix = CheckpointConverter.ClapAudioPrefix;
     public const string StftRealName = "base.spectrogram_extractor.stft.conv_real.weight";
     public const string StftImagName = "base.spectrogram_extractor.stft.conv_imag.weight";
     public const string MelWName = "base.logmel_extractor.melW";
@@ -58,27 +58,15 @@ public sealed class ClapAudioEncoder : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         var (embedding, clipwise) = @base.Run(logmel, debug);
         var projected = projection.forward(embedding);
-        var normalized = Config.L2Normalize ? projected / projected.norm(-1, keepdim: true) : projected.alias();
+        // F.normalize's eps: a silent or degenerate clip whose projection is exactly 0 stays 0 instead of NaN.
+        var normalized = Config.L2Normalize ? projected / projected.norm(-1, keepdim: true).clamp_min(1e-12) : projected.alias();
         return new ClapAudioEncoderOutput(
             normalized.MoveToOuterDisposeScope(), projected.MoveToOuterDisposeScope(),
             embedding.MoveToOuterDisposeScope(), clipwise.MoveToOuterDisposeScope());
     }
 
     /// <summary>
-    /// Picks the audio branch out of a CLAP checkpoint's <c>model</c> dict and strips <paramref name="prefix"/>
-    /// (<c>audio_encoder.</c>); the text branch (<c>caption_encoder.*</c>), <c>logit_scale</c> and anything else are left out.
-    /// The returned tensors are the same objects as in the input.
-    /// </summary>
-    public static Dictionary<string, Tensor> SelectAudioWeights(IReadOnlyDictionary<string, Tensor> clapModelDict, string prefix = ClapPrefix)
-    {
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (k, v) in clapModelDict)
-            if (k.StartsWith(prefix, StringComparison.Ordinal)) result[k[prefix.Length..]] = v;
-        return result;
-    }
-
-    /// <summary>
-    /// Loads audio-branch weights in this module's naming (see <see cref="SelectAudioWeights"/>). Every key must match
+    /// Loads audio-branch weights in this module's naming (see <see cref="CheckpointConverter.SelectAudioWeights"/>). Every key must match
     /// except the front-end tensors (<see cref="FrontEndNames"/>), which may be absent; when present, all three must be.
     /// Throws <see cref="SonicException"/> naming <paramref name="source"/> otherwise.
     /// </summary>
@@ -87,6 +75,9 @@ public sealed class ClapAudioEncoder : nn.Module<Tensor, Tensor>
         int frontEnd = FrontEndNames.Count(weights.ContainsKey);
         if (frontEnd is not 0 && frontEnd != FrontEndNames.Count)
             throw new SonicException($"{source}: checkpoint has only some of the CLAP front-end tensors ({string.Join(", ", FrontEndNames.Where(n => !weights.ContainsKey(n)))} missing)");
+        foreach (var name in FrontEndNames)
+            if (weights.TryGetValue(name, out var t) && !t.isfinite().all().item<bool>())
+                throw new SonicException($"{source}: front-end tensor '{name}' holds NaN or infinite values");
         var all = new Dictionary<string, Tensor>(weights, StringComparer.Ordinal);
         if (frontEnd == 0)
         {

@@ -33,6 +33,12 @@ public sealed record Cnn14Config
 
     [JsonIgnore] public int FftBins => WindowSize / 2 + 1;
 
+    /// <summary>The log-mel front end these sizes imply (CLAP 2022 defaults for everything else: 10 s clips, periodic Hann, Slaney mels).</summary>
+    public SonicDiffusion.Audio.ClapFrontEndConfig FrontEnd() => new()
+    {
+        SampleRate = SampleRate, NFft = WindowSize, WinLength = WindowSize, HopLength = HopSize, NMels = MelBins, Fmin = Fmin, Fmax = Fmax,
+    };
+
     /// <summary>Throws <see cref="SonicException"/> naming <paramref name="source"/> on an inconsistent config.</summary>
     public Cnn14Config Validate(string source)
     {

@@ -19,6 +19,15 @@ public sealed class UNetCallContext
     public double AudioScale { get; set; } = 1.0;
 
     /// <summary>
+    /// Per-site β, keyed by the transformer block path of an adapter site (e.g.
+    /// <c>up_blocks.1.attentions.0.transformer_blocks.0</c>); a site not in the map uses <see cref="AudioScale"/>.
+    /// </summary>
+    public IReadOnlyDictionary<string, double>? AudioScales { get; set; }
+
+    /// <summary>β for the adapter at <paramref name="site"/>.</summary>
+    public double AudioScaleFor(string site) => AudioScales != null && AudioScales.TryGetValue(site, out var b) ? b : AudioScale;
+
+    /// <summary>
     /// When set, the UNet stores intermediates here under CompVis names: <c>t_emb</c>, <c>emb</c>,
     /// <c>input_blocks.&lt;i&gt;</c> (each skip tensor), <c>middle_block</c>, <c>output_blocks.&lt;i&gt;</c>. They are
     /// detached copies outside any dispose scope; the caller disposes them.

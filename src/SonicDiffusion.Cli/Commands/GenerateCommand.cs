@@ -1,0 +1,178 @@
+using System.CommandLine;
+using System.Globalization;
+using SonicDiffusion.Core;
+using SonicDiffusion.Imaging;
+using SonicDiffusion.Pipelines;
+
+namespace SonicDiffusion.Cli.Commands;
+
+/// <summary>`sonic generate`: one image per sound (a file, or every sound in a folder).</summary>
+public static class GenerateCommand
+{
+    /// <summary>The bundled model a later release ships; used when --model is not given.</summary>
+    public const string DefaultModel = "models/sonic-mini";
+
+    private static readonly string[] AudioExtensions = [".wav", ".wave", ".flac", ".mp3", ".ogg", ".oga"];
+
+    public static Command Create()
+    {
+        var audio = new Option<string>("--audio") { Description = "A sound file (WAV, FLAC, MP3, Ogg Vorbis) or a folder of them", Required = true };
+        var prompt = new Option<string>("--prompt") { Description = "Text prompt added to the sound (default: none, as the official demo)", DefaultValueFactory = _ => "" };
+        var negative = new Option<string>("--negative-prompt") { Description = "Text of the unconditional branch", DefaultValueFactory = _ => "" };
+        var model = new Option<string?>("--model") { Description = $"SonicDiffusion model bundle, or an SD v1 model used with --sonic (default {DefaultModel})" };
+        var sonic = new Option<string?>("--sonic") { Description = "Official SonicDiffusion files: a folder or comma-separated files (gate dict .pt, audio_projector_*.pth, CLAP_weights_2022.pth); they replace the bundle's parts" };
+        var beta = new Option<double?>("--beta") { Description = "Audio strength β at every adapter site (default: the model's, 1 for the released models)" };
+        var betaSites = new Option<string?>("--beta-sites") { Description = "β per adapter site, comma-separated in site order (mid block first, then the up blocks)" };
+        var guidance = CommonOptions.Guidance(7.5);
+        var audioGuidance = new Option<double?>("--audio-guidance") { Description = "Separate audio guidance scale (three branches: --guidance then scales the text); default: the official joint guidance" };
+        var steps = CommonOptions.Steps(50);
+        var scheduler = CommonOptions.Scheduler("pndm");
+        var seed = CommonOptions.Seed();
+        var size = CommonOptions.Size("auto");
+        size.Description = "Image size WxH or N (multiples of 8); auto = the model's native size (512 for SD v1)";
+        var mix = new Option<string[]>("--mix") { Description = "Mix another sound in CLAP-embedding space, FILE:WEIGHT (repeatable; weights add up to at most 1)", DefaultValueFactory = _ => [] };
+        var gain = new Option<double>("--gain") { Description = "Loudness change in dB before the audio encoder", DefaultValueFactory = _ => 0 };
+        var offset = new Option<double>("--audio-offset") { Description = "Start (seconds) of the 10-s window of a longer sound", DefaultValueFactory = _ => 0 };
+        var output = new Option<string?>("--out") { Description = "Output PNG for one sound, or folder (default: <sound name>.png, or sonic-out/ for a folder)" };
+        var device = CommonOptions.Device();
+        var dtype = CommonOptions.Dtype();
+        var cmd = new Command("generate", "Generate an image from a sound (SonicDiffusion)")
+        {
+            audio, prompt, negative, model, sonic, beta, betaSites, guidance, audioGuidance, steps, scheduler, seed, size, mix, gain, offset, output, device, dtype,
+        };
+        cmd.SetAction(pr =>
+        {
+            var audioPath = pr.GetValue(audio)!;
+            if (pr.GetValue(beta) is not null && pr.GetValue(betaSites) is not null)
+                throw new SonicException("--beta and --beta-sites: give one or the other");
+            double[]? perSite = pr.GetValue(betaSites) is { } bs ? ParseList(bs, "--beta-sites") : null;
+            var mixes = pr.GetValue(mix)!.Select(m => AudioMix.Parse(m)).ToList();
+            foreach (var m in mixes)
+                if (!File.Exists(m.Path)) throw new SonicException($"--mix {m.Path}: file not found");
+
+            var sounds = ListSounds(audioPath);
+            var modelPath = ResolveModel(pr.GetValue(model));
+            var sonicFiles = pr.GetValue(sonic) is { } s ? OfficialSonicFiles.Resolve(s) : null;
+            var options = new ModelLoadOptions
+            {
+                Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
+                Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!),
+                Log = n => Console.Error.WriteLine("note: " + n),
+            };
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            using var loaded = SonicDiffusionModel.Load(modelPath, sonicFiles, options);
+            Console.WriteLine($"loaded {loaded.Source}{(sonicFiles is null ? "" : " + " + string.Join(", ", sonicFiles.Files.Select(Path.GetFileName)))} in {sw.Elapsed.TotalSeconds:0.0} s ({loaded.Adapters.Sites.Count} adapter sites)");
+
+            int w, h;
+            if (pr.GetValue(size) is { } sz && !sz.Equals("auto", StringComparison.OrdinalIgnoreCase)) (w, h) = CommonOptions.ParseSize(sz);
+            else w = h = (loaded.Sd.Unet.Config.SampleSize ?? 64) * loaded.Sd.VaeScaleFactor;
+
+            var cfg = loaded.Adapters.Config;
+            var baseRequest = new AudioToImageRequest
+            {
+                Audio = sounds[0],
+                Prompt = pr.GetValue(prompt)!, NegativePrompt = pr.GetValue(negative)!,
+                Steps = pr.GetValue(steps), Guidance = pr.GetValue(guidance), AudioGuidance = pr.GetValue(audioGuidance),
+                Beta = pr.GetValue(beta) ?? cfg.Beta,
+                BetaSites = perSite ?? (pr.GetValue(beta) is null ? cfg.BetaSites : null),
+                Seed = pr.GetValue(seed), Scheduler = pr.GetValue(scheduler)!, Width = w, Height = h,
+                Mix = mixes, GainDb = pr.GetValue(gain), AudioOffset = pr.GetValue(offset),
+            };
+            baseRequest.Validate();
+            loaded.Adapters.BetaMap(baseRequest.Beta, baseRequest.BetaSites);   // a wrong --beta-sites count fails before any work
+
+            var targets = OutputPaths(audioPath, sounds, pr.GetValue(output));
+            var pipeline = new AudioToImagePipeline(loaded);
+            int failed = 0;
+            sw.Restart();
+            ConsoleProgress.Run(p =>
+            {
+                for (int i = 0; i < sounds.Count; i++)
+                {
+                    CliContext.Cancellation.ThrowIfCancellationRequested();
+                    if (sounds.Count > 1) p.Report(new ProgressInfo("sounds", i, sounds.Count, Path.GetFileName(sounds[i])));
+                    var req = baseRequest with { Audio = sounds[i] };
+                    try
+                    {
+                        using var image = pipeline.Generate(req, p, CliContext.Cancellation);
+                        var meta = pipeline.Metadata(req).Append(new("software", "SonicDiffusion.NET generate"));
+                        ImageTensor.SavePng(image, targets[i], meta);
+                    }
+                    catch (SonicException e) when (sounds.Count > 1)
+                    {
+                        failed++;
+                        Console.Error.WriteLine($"skipped: {e.Message}");
+                    }
+                    if (sounds.Count > 1) p.Report(new ProgressInfo("sounds", i + 1, sounds.Count, Path.GetFileName(sounds[i])));
+                }
+                return 0;
+            });
+            pipeline.ClearCache();
+            int written = sounds.Count - failed;
+            Console.WriteLine(sounds.Count == 1
+                ? $"wrote {targets[0]} ({w}x{h}, {sw.Elapsed.TotalSeconds:0.0} s)"
+                : $"wrote {written} of {sounds.Count} images to {Path.GetDirectoryName(targets[0])} ({w}x{h}, {sw.Elapsed.TotalSeconds:0.0} s)");
+            return failed == 0 ? 0 : 1;
+        });
+        return cmd;
+    }
+
+    private static double[] ParseList(string s, string option)
+    {
+        var parts = s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var values = new double[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) || !double.IsFinite(values[i]))
+                throw new SonicException($"{option} {s}: '{parts[i]}' is not a number");
+        if (values.Length == 0) throw new SonicException($"{option}: no values");
+        return values;
+    }
+
+    /// <summary>The sound files to render: the file itself, or the folder's audio files (by extension, sorted).</summary>
+    public static List<string> ListSounds(string path)
+    {
+        if (File.Exists(path)) return [path];
+        if (!Directory.Exists(path)) throw new SonicException($"--audio {path}: no such file or folder");
+        var files = Directory.GetFiles(path).Where(f => AudioExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+            .Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0) throw new SonicException($"--audio {path}: the folder has no sound files ({string.Join(", ", AudioExtensions)})");
+        return files;
+    }
+
+    private static string ResolveModel(string? given)
+    {
+        if (given != null) return given;
+        foreach (var candidate in new[] { DefaultModel, Path.Combine(AppContext.BaseDirectory, DefaultModel) })
+            if (Directory.Exists(candidate)) return candidate;
+        throw new SonicException($"{DefaultModel}: the default model is not installed; give --model DIR (a SonicDiffusion bundle, or an SD v1 model together with --sonic for the official files)");
+    }
+
+    /// <summary>One PNG path per sound: a single sound → --out (file or folder) or &lt;name&gt;.png; a folder → --out/ (default sonic-out/).</summary>
+    public static List<string> OutputPaths(string audioArg, IReadOnlyList<string> sounds, string? output)
+    {
+        bool single = File.Exists(audioArg);
+        if (single)
+        {
+            string name = Path.GetFileNameWithoutExtension(sounds[0]) + ".png";
+            if (output is null) return [name];
+            if (Directory.Exists(output) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar))
+            {
+                Directory.CreateDirectory(output);
+                return [Path.Combine(output, name)];
+            }
+            var parent = Path.GetDirectoryName(Path.GetFullPath(output));
+            if (parent != null && !Directory.Exists(parent)) throw new SonicException($"--out {output}: folder '{parent}' does not exist");
+            return [output];
+        }
+        var dir = output ?? "sonic-out";
+        if (File.Exists(dir)) throw new SonicException($"--out {dir}: is a file; a folder of sounds needs an output folder");
+        Directory.CreateDirectory(dir);
+        var stems = sounds.Select(s => Path.GetFileNameWithoutExtension(s)).ToList();
+        return sounds.Select((s, i) =>
+        {
+            string stem = stems[i];
+            if (stems.Count(x => x == stem) > 1) stem += "_" + Path.GetExtension(s).TrimStart('.').ToLowerInvariant();
+            return Path.Combine(dir, stem + ".png");
+        }).ToList();
+    }
+}
