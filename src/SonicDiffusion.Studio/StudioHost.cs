@@ -49,7 +49,7 @@ public static class StudioHost
         else
         {
             var path = options.ModelPath ?? throw new SonicException("no model: give --model DIR");
-            var loaded = StudioEngineLoader.Load(path, options.ModelLoad);
+            var loaded = StudioEngineLoader.Load(path, options.SonicFiles, options.ModelLoad);
             builder.Services.AddSingleton<IStudioEngine>(_ => loaded);
         }
         builder.Services.AddSingleton(_ => new SampleLibrary(options.SamplesDirectory, options.AudioUploadLimit));

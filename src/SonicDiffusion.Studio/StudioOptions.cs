@@ -8,6 +8,8 @@ public sealed record StudioOptions
 {
     /// <summary>Model to load (ignored when <see cref="Engine"/> is given).</summary>
     public string? ModelPath { get; init; }
+    /// <summary>Official SonicDiffusion files that replace or supply the model's audio parts (as <c>sonic generate --sonic</c>).</summary>
+    public OfficialSonicFiles? SonicFiles { get; init; }
     public ModelLoadOptions? ModelLoad { get; init; }
     /// <summary>An engine the caller made and keeps owning (tests, embedding); the host does not dispose it.</summary>
     public IStudioEngine? Engine { get; init; }

@@ -64,16 +64,25 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
         return list;
     }
 
+    private static Dictionary<string, string> PngMeta(byte[] png)
+    {
+        using var tmp = new TempDir();
+        File.WriteAllBytes(tmp.File("x.png"), png);
+        return PngText.Read(tmp.File("x.png"));
+    }
+
     [Fact]
-    public async Task GeneratesEndToEndWithTheRealPipeline()
+    public async Task GeneratesEndToEndWithTheSonicPipeline()
     {
         await using var app = await studio.StartTestServerAsync(studio.Options());
         var client = app.GetTestClient();
 
         var samples = await Json(await client.GetAsync("/api/samples"));
         Assert.Equal(new[] { "raining", "thunder" }, samples.EnumerateArray().Select(s => s.GetProperty("id").GetString()).ToArray());
+        var info = (await Json(await client.GetAsync("/api/info"))).GetProperty("model");
+        Assert.True(info.GetProperty("uses_audio").GetBoolean());
 
-        var id = await Submit(client, ("sample", "raining"), ("prompt", "a campfire at night"), ("steps", "4"), ("guidance", "5"), ("seed", "7"), ("scheduler", "ddim"));
+        var id = await Submit(client, ("sample", "raining"), ("prompt", "a lake"), ("steps", "4"), ("guidance", "5"), ("beta", "0.8"), ("seed", "7"), ("scheduler", "ddim"));
         var events = await Events(client, id);
         Assert.Equal("done", events[^1].Type);
 
@@ -86,21 +95,58 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
         Assert.Equal("image/png", res.Content.Headers.ContentType?.MediaType);
         Assert.Contains("seed7", res.Content.Headers.ContentDisposition?.FileName);
         var png = await res.Content.ReadAsByteArrayAsync();
-        using var tmp = new TempDir();
-        File.WriteAllBytes(tmp.File("x.png"), png);
-        var meta = PngText.Read(tmp.File("x.png"));
+        var meta = PngMeta(png);
         Assert.Equal("7", meta["seed"]);
         Assert.Equal("4", meta["steps"]);
         Assert.Equal("ddim", meta["scheduler"]);
-        Assert.Equal("a campfire at night", meta["prompt"]);
+        Assert.Equal("0.8", meta["beta"]);
+        Assert.Equal("a lake", meta["prompt"]);
         Assert.Equal("sample raining", meta["audio"]);
+        Assert.Equal("tiny-sonic", meta["model"]);
+        Assert.DoesNotContain(meta.Values, v => v.Contains(Path.GetTempPath()));
 
-        // The studio's image is the one `sonic txt2img` makes with the same parameters.
-        var pipe = new TextToImagePipeline(studio.Components);
-        using var expected = pipe.Generate(new TextToImageRequest { Prompt = "a campfire at night", Steps = 4, Guidance = 5, Seed = 7, Scheduler = "ddim", Width = 64, Height = 64 });
+        // The studio's image is the one `sonic generate` makes from the sample file with the same parameters.
+        var pipe = new AudioToImagePipeline(studio.Sonic);
+        using var expected = pipe.Generate(new AudioToImageRequest
+        {
+            Audio = Path.Combine(studio.SamplesFolder, "raining.wav"), Prompt = "a lake", Steps = 4, Guidance = 5, Beta = 0.8, Seed = 7,
+            Scheduler = "ddim", Width = 64, Height = 64,
+        });
+        pipe.ClearCache();
         using var got = ImageTensor.Decode(png, "studio png");
         Assert.Equal(ImageTensor.ToRgba(expected, out _, out _), ImageTensor.ToRgba(got, out int w, out int h));
         Assert.Equal((64, 64), (w, h));
+
+        // Another sound, same seed: another image.
+        var other = await Submit(client, ("sample", "thunder"), ("prompt", "a lake"), ("steps", "4"), ("guidance", "5"), ("beta", "0.8"), ("seed", "7"), ("scheduler", "ddim"));
+        Assert.Equal("done", (await Events(client, other))[^1].Type);
+        using var otherImage = ImageTensor.Decode(await client.GetByteArrayAsync($"/api/jobs/{other}/image"), "other");
+        Assert.NotEqual(ImageTensor.ToRgba(got, out _, out _), ImageTensor.ToRgba(otherImage, out _, out _));
+    }
+
+    [Fact]
+    public async Task APlainSdModelRunsTextToImageAndSaysTheSoundIsUnused()
+    {
+        await using var app = await studio.StartTestServerAsync(studio.Options(o => o with { Engine = studio.TextOnlyEngine }));
+        var client = app.GetTestClient();
+        var info = (await Json(await client.GetAsync("/api/info"))).GetProperty("model");
+        Assert.False(info.GetProperty("uses_audio").GetBoolean());
+        Assert.Contains("does not steer the image", info.GetProperty("note").GetString());
+
+        var id = await Submit(client, ("sample", "raining"), ("prompt", "a campfire at night"), ("steps", "4"), ("guidance", "5"), ("seed", "7"), ("scheduler", "ddim"));
+        Assert.Equal("done", (await Events(client, id))[^1].Type);
+        var png = await client.GetByteArrayAsync($"/api/jobs/{id}/image");
+        var meta = PngMeta(png);
+        Assert.Equal("none (plain Stable Diffusion model)", meta["audio_conditioning"]);
+
+        // The same image `sonic txt2img` makes with the same parameters.
+        var pipe = new TextToImagePipeline(studio.Components);
+        using var expected = pipe.Generate(new TextToImageRequest { Prompt = "a campfire at night", Steps = 4, Guidance = 5, Seed = 7, Scheduler = "ddim", Width = 64, Height = 64 });
+        using var got = ImageTensor.Decode(png, "studio png");
+        Assert.Equal(ImageTensor.ToRgba(expected, out _, out _), ImageTensor.ToRgba(got, out _, out _));
+
+        // Without a sound it still runs (the sound is optional for a text-only model).
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/api/generate", Form(("steps", "2")))).StatusCode);
     }
 
     [Fact]
@@ -108,9 +154,9 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
     {
         await using var app = await studio.StartTestServerAsync(studio.Options());
         var client = app.GetTestClient();
-        var a = await Submit(client, ("steps", "30"), ("seed", "1"));
-        var b = await Submit(client, ("steps", "4"), ("seed", "2"));
-        var c = await Submit(client, ("steps", "6"), ("seed", "3"), ("scheduler", "pndm"));
+        var a = await Submit(client, ("sample", "raining"), ("steps", "30"), ("seed", "1"));
+        var b = await Submit(client, ("sample", "raining"), ("steps", "4"), ("seed", "2"));
+        var c = await Submit(client, ("sample", "thunder"), ("steps", "6"), ("seed", "3"), ("scheduler", "pndm"));
 
         var queue = await Json(await client.GetAsync("/api/jobs"));
         Assert.Equal(3, queue.GetProperty("jobs").GetArrayLength());
@@ -152,10 +198,10 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
     {
         await using var app = await studio.StartTestServerAsync(studio.Options(o => o with { MaxSteps = 1000, MaxQueuedJobs = 1 }));
         var client = app.GetTestClient();
-        var running = await Submit(client, ("steps", "500"), ("seed", "1"), ("scheduler", "ddim"));
-        var waiting = await Submit(client, ("steps", "4"));
+        var running = await Submit(client, ("sample", "raining"), ("steps", "500"), ("seed", "1"), ("scheduler", "ddim"));
+        var waiting = await Submit(client, ("sample", "raining"), ("steps", "4"));
 
-        var full = await client.PostAsync("/api/generate", Form(("steps", "4")));
+        var full = await client.PostAsync("/api/generate", Form(("sample", "raining"), ("steps", "4")));
         Assert.Equal(HttpStatusCode.TooManyRequests, full.StatusCode);
         Assert.Contains("queue is full", (await Json(full)).GetProperty("error").GetString());
 
@@ -231,14 +277,18 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
         var client = app.GetTestClient();
         async Task<(HttpStatusCode, string)> Post(params (string, string)[] f)
         {
-            var res = await client.PostAsync("/api/generate", Form(f));
+            var res = await client.PostAsync("/api/generate", Form(f.Prepend(("sample", "raining")).ToArray()));
             return (res.StatusCode, (await Json(res)).GetProperty("error").GetString()!);
         }
         Assert.Equal((HttpStatusCode.BadRequest, "steps 0 is out of range [1, 150]"), await Post(("steps", "0")));
         Assert.Equal((HttpStatusCode.BadRequest, "guidance 'lots' is not a number"), await Post(("guidance", "lots")));
         Assert.Equal((HttpStatusCode.BadRequest, "seed 1.5 must be a whole number"), await Post(("seed", "1.5")));
         Assert.StartsWith("scheduler 'euler' is unknown", (await Post(("scheduler", "euler"))).Item2);
-        var (code, msg) = await Post(("sample", "../samples/raining.wav"));
+        var noSound = await client.PostAsync("/api/generate", Form(("steps", "2")));
+        Assert.Equal(HttpStatusCode.BadRequest, noSound.StatusCode);
+        Assert.Equal("give a sound: an 'audio' file or a 'sample' id", (await Json(noSound)).GetProperty("error").GetString());
+        var traversal = await client.PostAsync("/api/generate", Form(("sample", "../samples/raining.wav")));
+        var (code, msg) = (traversal.StatusCode, (await Json(traversal)).GetProperty("error").GetString()!);
         Assert.Equal(HttpStatusCode.NotFound, code);
         Assert.StartsWith("sample '../samples/raining.wav' not found", msg);
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await client.PostAsync("/api/generate", new StringContent("{}"))).StatusCode);
@@ -280,7 +330,7 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
 
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "s3cret-token");
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/api/info")).StatusCode);
-        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/api/generate", Form(("steps", "2")))).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/api/generate", Form(("sample", "raining"), ("steps", "2")))).StatusCode);
 
         // The page itself loads without the token (it asks for one).
         var anonymous = app.GetTestClient();
@@ -338,7 +388,7 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
         var ids = new List<string>();
         for (int i = 0; i < 3; i++)
         {
-            ids.Add(await Submit(client, ("steps", "2"), ("seed", i.ToString())));
+            ids.Add(await Submit(client, ("sample", "thunder"), ("steps", "2"), ("seed", i.ToString())));
             await Events(client, ids[^1]);
         }
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/jobs/{ids[0]}/image")).StatusCode);

@@ -40,7 +40,7 @@ public class StudioBrowserTests(StudioTestModel studio, ITestOutputHelper output
         page.PageError += (_, e) => consoleErrors.Add(e);
 
         await page.GotoAsync(url + "/");
-        await Assertions.Expect(page.Locator("#model-line")).ToContainTextAsync("Model: tiny-sd");
+        await Assertions.Expect(page.Locator("#model-line")).ToContainTextAsync("Model: tiny-sonic · 64×64 · sound-conditioned");
         await Assertions.Expect(page.Locator("#sample-select option[value=raining]")).ToHaveCountAsync(1);
 
         await page.Locator("#sample-select").SelectOptionAsync("raining");

@@ -12,26 +12,28 @@ public static class ServeCommand
 
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "Model to serve: a SonicDiffusion bundle or Stable Diffusion v1 folder/checkpoint (default: models/sonic-mini)" };
+        var model = new Option<string?>("--model") { Description = $"Model to serve: a SonicDiffusion bundle, or a Stable Diffusion v1 folder/checkpoint (text only unless --sonic is given) (default {GenerateCommand.DefaultModel})" };
         var urls = new Option<string>("--urls") { Description = "Where to listen, ';'-separated; anything but loopback needs --token", DefaultValueFactory = _ => "http://127.0.0.1:5000" };
+        var sonic = new Option<string?>("--sonic") { Description = "Official SonicDiffusion files (gate dict .pt, audio_projector_*.pth, CLAP_weights_2022.pth): a folder or comma-separated files" };
         var token = new Option<string?>("--token") { Description = $"Bearer token required on every API call (default: ${TokenVariable})" };
         var samples = new Option<string?>("--samples") { Description = "Folder of sample sounds offered on the page (default: samples/)" };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
         var cmd = new Command("serve", "Web studio: generate (and edit) from a browser; one job at a time, queue visible")
         {
-            model, urls, token, samples, device, dtype,
+            model, sonic, urls, token, samples, device, dtype,
         };
         cmd.SetAction(pr =>
         {
             var tokenValue = pr.GetValue(token) ?? Environment.GetEnvironmentVariable(TokenVariable);
             var urlsValue = pr.GetValue(urls)!;
             StudioHost.CheckBinding(urlsValue, tokenValue);
-            var modelPath = pr.GetValue(model) ?? FindDefault(Path.Combine("models", "sonic-mini"))
-                ?? throw new SonicException("no model: give --model DIR (the bundled models/sonic-mini was not found)");
+            var modelPath = pr.GetValue(model) ?? FindDefault(GenerateCommand.DefaultModel)
+                ?? throw new SonicException($"{GenerateCommand.DefaultModel}: the default model is not installed; give --model DIR (a SonicDiffusion bundle, or an SD v1 model, with --sonic for the official files)");
             var options = new StudioOptions
             {
                 ModelPath = modelPath,
+                SonicFiles = pr.GetValue(sonic) is { } s ? OfficialSonicFiles.Resolve(s) : null,
                 ModelLoad = new ModelLoadOptions
                 {
                     Device = TorchRuntime.ParseDevice(pr.GetValue(device)),

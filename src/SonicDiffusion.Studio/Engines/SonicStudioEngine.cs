@@ -1,0 +1,109 @@
+using SonicDiffusion.Audio;
+using SonicDiffusion.Core;
+using SonicDiffusion.Imaging;
+using SonicDiffusion.Pipelines;
+using SonicDiffusion.Schedulers;
+using TorchSharp;
+
+namespace SonicDiffusion.Studio.Engines;
+
+/// <summary>
+/// A SonicDiffusion model behind the studio: the real <see cref="AudioToImagePipeline"/> (official joint guidance, β
+/// at every adapter site; the model's per-site β while β stays at the model's default), its denoiser wrapped for
+/// previews. The pipeline reads sounds from files, so the decoded sound is written as a float WAV with a server-made
+/// name in a private folder and deleted after the job; nothing the client sent names a file.
+/// </summary>
+public sealed class SonicStudioEngine : IStudioEngine
+{
+    private readonly SonicDiffusionModel _model;
+    private readonly bool _ownsModel;
+    private readonly AudioToImagePipeline _pipeline;
+    private readonly string _scratch = Path.Combine(Path.GetTempPath(), "sonic-studio-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public SonicStudioEngine(SonicDiffusionModel model, bool ownsModel = true)
+    {
+        _model = model;
+        _ownsModel = ownsModel;
+        _pipeline = new AudioToImagePipeline(model);
+        int side = (model.Sd.Unet.Config.SampleSize ?? 64) * model.Sd.VaeScaleFactor;
+        Info = new StudioModelInfo
+        {
+            Name = Path.GetFileName(model.Source.TrimEnd('/', '\\')),
+            Source = model.Source,
+            UsesAudio = true,
+            CanEdit = false,
+            Width = side,
+            Height = side,
+            DefaultSteps = 25,
+            DefaultGuidance = 7.5,
+            DefaultBeta = model.Adapters.Config.Beta,
+            DefaultScheduler = "pndm",
+        };
+    }
+
+    public StudioModelInfo Info { get; }
+
+    public StudioImage Generate(StudioGenerateRequest request, IProgress<StudioProgress> progress, CancellationToken ct)
+    {
+        Directory.CreateDirectory(_scratch);
+        var wav = Path.Combine(_scratch, Guid.NewGuid().ToString("N") + ".wav");
+        WavWriter.Write(wav, request.Audio, WavSampleFormat.Float32);
+        try
+        {
+            var cfg = _model.Adapters.Config;
+            var req = new AudioToImageRequest
+            {
+                Audio = wav, Prompt = request.Prompt, NegativePrompt = request.NegativePrompt, Steps = request.Steps,
+                Guidance = request.Guidance, Beta = request.Beta, BetaSites = request.Beta == cfg.Beta ? cfg.BetaSites : null,
+                Seed = request.Seed, Scheduler = request.Scheduler, Width = Info.Width, Height = Info.Height,
+            };
+            req.Validate();
+            using var mode = torch.inference_mode();
+            using var scope = torch.NewDisposeScope();
+            var schedule = SchedulerFactory.Create(req.Scheduler, _model.Sd.Scheduler);
+            int total = schedule.ModelCalls(req.Steps);
+            var preview = new LatentPreview(schedule.Schedule, _model.Sd.Scheduler.PredictionType, request.PreviewEvery, total,
+                (call, png) => progress.Report(new StudioProgress(call, total, png)));
+            var steps = new DenoiseSteps(progress);
+            var latent = _pipeline.GenerateLatents(req, steps, ct, preview.Wrap);
+            ct.ThrowIfCancellationRequested();
+            var image = _model.Sd.DecodeToImage(latent);
+            var meta = _pipeline.Metadata(req)
+                .Select(kv => kv.Key switch
+                {
+                    "audio" => new KeyValuePair<string, string>("audio", request.AudioLabel),
+                    "model" => new KeyValuePair<string, string>("model", Info.Name),
+                    _ when kv.Key.StartsWith("model_", StringComparison.Ordinal) => new(kv.Key, Path.GetFileName(kv.Value)),
+                    _ => kv,
+                })
+                .Append(new("software", "SonicDiffusion.NET studio"))
+                .ToList();
+            return new StudioImage(ImageTensor.EncodePng(image, meta), req.Width, req.Height, meta);
+        }
+        finally
+        {
+            File.Delete(wav);
+            _pipeline.ClearCache();
+        }
+    }
+
+    public StudioImage Edit(StudioEditRequest request, IProgress<StudioProgress> progress, CancellationToken ct) =>
+        throw new NotSupportedException("editing is not available in this build");
+
+    public void Dispose()
+    {
+        _pipeline.ClearCache();
+        try { if (Directory.Exists(_scratch)) Directory.Delete(_scratch, true); }
+        catch (IOException) { }
+        if (_ownsModel) _model.Dispose();
+    }
+
+    /// <summary>The pipeline's denoise reports as studio steps (synchronously, in order).</summary>
+    private sealed class DenoiseSteps(IProgress<StudioProgress> progress) : IProgress<ProgressInfo>
+    {
+        public void Report(ProgressInfo p)
+        {
+            if (p.Stage == "denoise") progress.Report(new StudioProgress(p.Step, p.Total));
+        }
+    }
+}
