@@ -15,6 +15,8 @@ public sealed record EditGeometry(int SourceWidth, int SourceHeight, int CropLef
 {
     /// <summary>Smallest source side accepted for editing.</summary>
     public const int MinSide = 8;
+    /// <summary>Largest aspect ratio <see cref="ImageFit.Resize"/> accepts (the input would otherwise be huge).</summary>
+    public const int MaxAspect = 4;
 
     public static EditGeometry Plan(int width, int height, int native, ImageFit fit, string source = "image")
     {
@@ -28,6 +30,8 @@ public sealed record EditGeometry(int SourceWidth, int SourceHeight, int CropLef
             {
                 double s = (double)native / Math.Min(width, height);
                 int w = width <= height ? native : Round8(width * s), h = height <= width ? native : Round8(height * s);
+                if (Math.Max(w, h) > MaxAspect * native)
+                    throw new SonicException($"{source}: image is {width}x{height}, more than {MaxAspect}:1; its input would be {w}x{h} (use --fit crop or --fit pad)");
                 return new(width, height, 0, 0, width, height, w, h, 0, 0, w, h);
             }
             case ImageFit.Crop:
