@@ -64,4 +64,25 @@ public class EditCommandTests(TinySonicFixture tiny) : IClassFixture<TinySonicFi
         Assert.Equal(1, code);
         Assert.Contains("20000x20000", err);
     }
+
+    [Fact]
+    public void FolderOfImagesSkipsBadFilesWithOneLine()
+    {
+        using var tmp = new TempDir();
+        var photos = tmp.File("photos");
+        Directory.CreateDirectory(photos);
+        ImageEditPipelineTests.WriteSource(Path.Combine(photos, "a.png"));
+        File.Copy(Path.Combine(RepoPaths.Fixtures, "images", "corrupt.jpg"), Path.Combine(photos, "b.jpg"));
+        File.Copy(Path.Combine(RepoPaths.Fixtures, "images", "one_pixel.png"), Path.Combine(photos, "c.png"));
+        var outDir = tmp.File("out");
+        var (code, output, err) = Sonic(Fast(tmp.File("cache"), "--image", photos, "--audio", tiny.Tone, "--out", outDir, "--no-cache"));
+        Assert.Equal(1, code);
+        Assert.Contains("wrote 1 edit ", output);
+        Assert.True(File.Exists(Path.Combine(outDir, "a_tone.png")));
+        var skipped = err.Split('\n').Where(l => l.StartsWith("skipped: ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, skipped.Count);
+        Assert.Contains(skipped, l => l.Contains("b.jpg"));
+        Assert.Contains(skipped, l => l.Contains("c.png") && l.Contains("1x1"));
+        Assert.False(Directory.Exists(tmp.File("cache")), "--no-cache writes nothing");
+    }
 }
