@@ -12,6 +12,7 @@ public static class SonicCommandLine
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(TextToImageCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(EditCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());

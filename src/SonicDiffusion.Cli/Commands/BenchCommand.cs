@@ -22,6 +22,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(VaeDecode());
         cmd.Subcommands.Add(AudioEncode());
         cmd.Subcommands.Add(Adapters());
+        cmd.Subcommands.Add(Edit());
         return cmd;
     }
 
@@ -240,6 +241,55 @@ public static class BenchCommand
                 alone += timing.Best;
             }
             Console.WriteLine($"the {sites.Count} adapter steps alone: {alone:0} ms (sum of bests) = {100 * alone / tp.Best:0.0}% of the best plain UNet pass");
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Edit()
+    {
+        var latent = Latent();
+        var repeat = Repeat();
+        var steps = new Option<int>("--steps") { Description = "DDIM steps the per-step times are scaled to", DefaultValueFactory = _ => 50 };
+        var dtypeOpt = new Option<string>("--dtype") { Description = "Compute dtype", DefaultValueFactory = _ => "float32" };
+        var device = CommonOptions.Device();
+        var cmd = new Command("edit", "Per-step cost of DDIM inversion (plain UNet, batch 1) and of a PnP edit step (3 branches, injection hooks, adapters), SD v1 size, random weights")
+        {
+            latent, repeat, steps, dtypeOpt, device,
+        };
+        cmd.SetAction(pr =>
+        {
+            var dev = TorchRuntime.ParseDevice(pr.GetValue(device));
+            var dtype = CommonOptions.ParseDtype(pr.GetValue(dtypeOpt)!);
+            int side = pr.GetValue(latent), n = pr.GetValue(repeat), total = pr.GetValue(steps);
+            Console.WriteLine(TorchRuntime.Describe());
+            torch.manual_seed(0);
+            using var unet = new UNet2DConditionModel(new UNet2DConditionConfig());
+            unet.eval();
+            AudioAdapterSet.Install(unet, AudioAdapterConfig.Official);
+            unet.to(dtype).to(dev);
+            using var mode = torch.inference_mode();
+            using var x1 = torch.randn(new long[] { 1, 4, side, side }, dtype: dtype, device: dev);
+            using var x3 = torch.randn(new long[] { 3, 4, side, side }, dtype: dtype, device: dev);
+            using var text1 = torch.randn(new long[] { 1, 77, 768 }, dtype: dtype, device: dev);
+            using var text3 = torch.randn(new long[] { 3, 77, 768 }, dtype: dtype, device: dev);
+            using var audio3 = torch.randn(new long[] { 3, 77, 768 }, dtype: dtype, device: dev);
+            using var t1 = torch.full(new long[] { 1 }, 500, dtype: ScalarType.Int64, device: dev);
+            using var t3 = torch.full(new long[] { 3 }, 500, dtype: ScalarType.Int64, device: dev);
+            var invert = Timing.Measure(() => { using var s = torch.NewDisposeScope(); unet.Forward(x1, t1, text1, new UNetCallContext()); }, 1, n);
+            Timing edit;
+            using (new Pipelines.PnpInjection(unet, [500], [500]))
+            {
+                edit = Timing.Measure(() =>
+                {
+                    using var s = torch.NewDisposeScope();
+                    var ctx = new UNetCallContext { AudioContext = audio3 };
+                    ctx.Items[Pipelines.PnpInjection.TimestepKey] = 500;
+                    unet.Forward(x3, t3, text3, ctx);
+                }, 1, n);
+            }
+            Console.WriteLine($"inversion step (UNet batch 1, {side}x{side} latent, {dtype}): median {invert.Median:0} ms → {total} steps ≈ {invert.Median * total / 1000:0.0} s");
+            Console.WriteLine($"edit step (UNet batch 3, PnP hooks active, 10 adapters): median {edit.Median:0} ms → {total} steps ≈ {edit.Median * total / 1000:0.0} s");
             return 0;
         });
         return cmd;

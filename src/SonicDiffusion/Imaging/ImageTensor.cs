@@ -100,7 +100,7 @@ public static class ImageTensor
             case SKEncodedOrigin.BottomLeft: canvas.Scale(1, -1); canvas.Translate(0, -h); break;
             case SKEncodedOrigin.LeftTop: canvas.RotateDegrees(90); canvas.Scale(1, -1); break;
             case SKEncodedOrigin.RightTop: canvas.Translate(h, 0); canvas.RotateDegrees(90); break;
-            case SKEncodedOrigin.RightBottom: canvas.Translate(h, w); canvas.RotateDegrees(90); canvas.Scale(-1, 1); canvas.Translate(-w, 0); break;
+            case SKEncodedOrigin.RightBottom: canvas.SetMatrix(new SKMatrix(0, -1, h, -1, 0, w, 0, 0, 1)); break;   // transverse: (x, y) → (h − y, w − x)
             case SKEncodedOrigin.LeftBottom: canvas.Translate(0, w); canvas.RotateDegrees(270); break;
         }
         canvas.DrawBitmap(src, 0, 0);

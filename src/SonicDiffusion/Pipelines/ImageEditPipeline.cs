@@ -1,0 +1,240 @@
+using System.Security.Cryptography;
+using SonicDiffusion.Core;
+using SonicDiffusion.Imaging;
+using SonicDiffusion.Models;
+using SonicDiffusion.Schedulers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SonicDiffusion.Pipelines;
+
+/// <summary>A source image ready for editing: the oriented source [1,3,H,W] in [0,1] and its model-input geometry.</summary>
+public sealed record EditSource(string Path, Tensor Image, EditGeometry Geometry, ImageFit Fit) : IDisposable
+{
+    public void Dispose() => Image.Dispose();
+}
+
+/// <summary>
+/// Audio-guided editing of a real image (official <c>preprocess.py</c> + <c>pnp.py</c>, see <see cref="ImageEditRequest"/>).
+/// <para>Inversion: VAE posterior mean × scaling of the prepared image, DDIM inversion (<see cref="DdimScheduler.Invert"/>)
+/// with CLIP("") and the plain UNet (no audio tokens, so the adapters are skipped); every latent of the chain is kept
+/// and optionally cached on disk (<see cref="InversionCache"/>).</para>
+/// <para>Edit: DDIM (η = 0) from the last inverted latent; each step one UNet call on the batch [source, uncond, cond]:
+/// latents [z_src(t) (the saved inverted latent at t), x, x], text [CLIP(""), CLIP(negative), CLIP(prompt)], audio
+/// [null, null, audio] (none at all for text-only PnP); ε = ε_u + s·(ε_c − ε_u) updates x only. <see cref="PnpInjection"/>
+/// copies the source branch's features into the other two during the first fractions of the steps; the hooks are removed
+/// when the edit ends, whatever happens.</para>
+/// </summary>
+public sealed class ImageEditPipeline(SonicDiffusionModel model, InversionCache? cache = null)
+{
+    private readonly TextToImagePipeline _text = new(model.Sd);
+    private string? _modelHash;
+
+    public SonicDiffusionModel Model { get; } = model;
+    public InversionCache? Cache { get; } = cache;
+    /// <summary>Audio encoding (with its embedding cache), shared with generation.</summary>
+    public AudioToImagePipeline Audio { get; } = new(model);
+    /// <summary>Whether the last <see cref="Invert(EditSource, int, IProgress{ProgressInfo}?, CancellationToken)"/> came from the cache.</summary>
+    public bool LastInversionCached { get; private set; }
+
+    /// <summary>Native image side of the model (UNet sample size × VAE factor; 512 for SD v1).</summary>
+    public int NativeSize => (Model.Sd.Unet.Config.SampleSize ?? 64) * Model.Sd.VaeScaleFactor;
+
+    public DdimScheduler Scheduler() => new(Model.Sd.Scheduler);
+
+    /// <summary>Loads (EXIF orientation applied, alpha over white) and plans the geometry of a source image.</summary>
+    public EditSource Prepare(string path, ImageFit fit)
+    {
+        var image = ImageTensor.Load(path);
+        try
+        {
+            var geometry = EditGeometry.Plan((int)image.shape[3], (int)image.shape[2], NativeSize, fit, path);
+            return new EditSource(path, image, geometry, fit);
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Scaled latent [1,4,h,w] of the prepared source (posterior mean).</summary>
+    public Tensor EncodeSource(EditSource source)
+    {
+        using var mode = torch.inference_mode();
+        using var input = source.Geometry.ToInput(source.Image);
+        return Model.Sd.EncodeImage(input);
+    }
+
+    /// <summary>DDIM inversion of a latent with CLIP(""): steps + 1 latents, index k after k steps (caller owns them).</summary>
+    public IReadOnlyList<Tensor> InvertLatent(Tensor latent, int steps, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
+    {
+        using var mode = torch.inference_mode();
+        var text = EmptyText();
+        var unet = Model.Sd.Unet;
+        var scheduler = Scheduler();
+        progress?.Report(new ProgressInfo("invert", 0, steps));
+        try
+        {
+            return scheduler.Invert(latent.to_type(Model.Sd.Dtype), steps, (x, t) =>
+            {
+                using var ts = torch.full(new long[] { 1 }, t, dtype: ScalarType.Int64, device: x.device);
+                return unet.Forward(x, ts, text, new UNetCallContext());
+            }, (i, n, t, _) => progress?.Report(new ProgressInfo("invert", i + 1, n, $"t={t}")), ct);
+        }
+        finally
+        {
+            text.Dispose();
+        }
+    }
+
+    /// <summary>The inversion chain of a source (from the cache when present; saved there otherwise).</summary>
+    public IReadOnlyList<Tensor> Invert(EditSource source, int steps, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
+    {
+        string? key = null;
+        LastInversionCached = false;
+        if (Cache != null)
+        {
+            var g = source.Geometry;
+            key = InversionCache.Key(source.Path, $"{source.Fit}|{g.InputWidth}x{g.InputHeight}|{g.CropLeft},{g.CropTop},{g.CropWidth},{g.CropHeight}|{g.PadLeft},{g.PadTop}", ModelHash(), steps);
+            if (Cache.TryLoad(key, steps, Model.Device, Model.Sd.Dtype) is { } hit)
+            {
+                LastInversionCached = true;
+                progress?.Report(new ProgressInfo("invert", steps, steps, "cached"));
+                return hit;
+            }
+        }
+        using var latent = EncodeSource(source);
+        var chain = InvertLatent(latent, steps, progress, ct);
+        if (Cache != null && key != null)
+            Cache.Save(key, chain, new Dictionary<string, string> { ["image"] = source.Path, ["steps"] = steps.ToString(System.Globalization.CultureInfo.InvariantCulture), ["model"] = Model.Source });
+        return chain;
+    }
+
+    /// <summary>Plain DDIM sampling from the last inverted latent with CLIP("") and no audio (the reconstruction check).</summary>
+    public Tensor Reconstruct(IReadOnlyList<Tensor> chain, CancellationToken ct = default)
+    {
+        using var mode = torch.inference_mode();
+        var text = EmptyText();
+        var unet = Model.Sd.Unet;
+        try
+        {
+            return Scheduler().Sample(chain[^1], chain.Count - 1, (x, t) =>
+            {
+                using var ts = torch.full(new long[] { 1 }, t, dtype: ScalarType.Int64, device: x.device);
+                return unet.Forward(x, ts, text, new UNetCallContext());
+            }, null, ct);
+        }
+        finally
+        {
+            text.Dispose();
+        }
+    }
+
+    /// <summary>PnP sampling from an inversion chain (steps + 1 latents); returns the edited latent.</summary>
+    public Tensor EditLatents(IReadOnlyList<Tensor> chain, ImageEditRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
+    {
+        req.Validate();
+        int steps = chain.Count - 1;
+        if (steps != req.Steps) throw new ArgumentException($"the inversion has {steps} steps, the request {req.Steps}");
+        var scheduler = Scheduler();
+        var ts = scheduler.Timesteps(steps);
+        var byT = new Dictionary<int, Tensor>();
+        for (int i = 0; i < ts.Count; i++) byT[ts[i]] = chain[steps - i];
+        var betas = req.TextOnly ? null : Model.Adapters.BetaMap(req.Beta, req.BetaSites);
+
+        using var mode = torch.inference_mode();
+        using var scope = torch.NewDisposeScope();
+        var dtype = Model.Sd.Dtype;
+        var text = _text.EncodePrompts("", req.NegativePrompt, req.Prompt).to_type(dtype);
+        Tensor? audio = null;
+        if (!req.TextOnly)
+        {
+            var emb = Audio.ConditioningEmbedding(req.AudioRequest(), progress, ct);
+            var none = Audio.NullAudioTokens();
+            audio = torch.cat(new[] { none, none, Audio.AudioTokens(emb) }, 0).to_type(dtype);
+        }
+        var unet = Model.Sd.Unet;
+        using var injection = new PnpInjection(unet, PnpInjection.Schedule(ts, req.FeatureInjection), PnpInjection.Schedule(ts, req.AttnInjection));
+        Tensor Denoise(Tensor x, int t)
+        {
+            var batch = torch.cat(new[] { byT[t].to_type(x.dtype), x, x }, 0);
+            using var tt = torch.full(new long[] { 3 }, t, dtype: ScalarType.Int64, device: x.device);
+            var ctx = new UNetCallContext { AudioContext = audio, AudioScale = req.Beta, AudioScales = betas };
+            ctx.Items[PnpInjection.TimestepKey] = t;
+            var eps = unet.Forward(batch, tt, text, ctx);
+            var u = eps.narrow(0, 1, 1);
+            var c = eps.narrow(0, 2, 1);
+            return u + req.Guidance * (c - u);
+        }
+        progress?.Report(new ProgressInfo("edit", 0, ts.Count));
+        var latent = scheduler.Sample(chain[^1].to_type(dtype), steps, Denoise,
+            (i, n, t, _) => progress?.Report(new ProgressInfo("edit", i + 1, n, $"t={t}")), ct);
+        return latent.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Edits a prepared source with a request; returns the edited image at the source's size, [1,3,H,W] in [0,1].</summary>
+    public Tensor Edit(EditSource source, IReadOnlyList<Tensor> chain, ImageEditRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
+    {
+        using var mode = torch.inference_mode();
+        using var latent = EditLatents(chain, req, progress, ct);
+        progress?.Report(new ProgressInfo("decode", 0, 1));
+        using var decoded = Model.Sd.DecodeToImage(latent);
+        var image = source.Geometry.FromOutput(decoded);
+        progress?.Report(new ProgressInfo("decode", 1, 1));
+        return image;
+    }
+
+    /// <summary>Prepare, invert (or load the inversion) and edit in one call.</summary>
+    public Tensor Edit(ImageEditRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
+    {
+        req.Validate();
+        using var source = Prepare(req.Image, req.Fit);
+        var chain = Invert(source, req.Steps, progress, ct);
+        try
+        {
+            return Edit(source, chain, req, progress, ct);
+        }
+        finally
+        {
+            foreach (var t in chain) t.Dispose();
+        }
+    }
+
+    private Tensor EmptyText()
+    {
+        var t = _text.EncodePrompts("");
+        if (t.dtype == Model.Sd.Dtype) return t;
+        using (t) return t.to_type(Model.Sd.Dtype);
+    }
+
+    /// <summary>Fingerprint of what an inversion depends on: UNet (without adapters) and VAE weights, CLIP(""), the schedule.</summary>
+    public string ModelHash()
+    {
+        if (_modelHash != null) return _modelHash;
+        using var mode = torch.inference_mode();
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        void Add(Tensor t)
+        {
+            using var c = t.detach().cpu().contiguous();
+            sha.AppendData(c.bytes);
+        }
+        foreach (var (name, p) in Model.Sd.Unet.named_parameters())
+            if (!name.Contains("adapter", StringComparison.Ordinal)) { sha.AppendData(System.Text.Encoding.UTF8.GetBytes(name)); Add(p); }
+        foreach (var (name, p) in Model.Sd.Vae.named_parameters()) { sha.AppendData(System.Text.Encoding.UTF8.GetBytes(name)); Add(p); }
+        using (var empty = _text.EncodePrompts("")) Add(empty);
+        sha.AppendData(System.Text.Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(Model.Sd.Scheduler)));
+        return _modelHash = Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant()[..24];
+    }
+
+    /// <summary>PNG text chunks: the request, the model, the injection sites.</summary>
+    public IEnumerable<KeyValuePair<string, string>> Metadata(ImageEditRequest req)
+    {
+        foreach (var kv in req.ToMetadata()) yield return kv;
+        yield return new("model", Model.Source);
+        foreach (var (part, file) in Model.Origins) yield return new($"model_{part}", file);
+        var (conv, attn) = PnpInjection.Sites(Model.Sd.Unet);
+        yield return new("pnp_conv_sites", string.Join(",", conv.Select(c => c.Name)));
+        yield return new("pnp_attn_sites", string.Join(",", attn.Select(a => a.Name)));
+    }
+}

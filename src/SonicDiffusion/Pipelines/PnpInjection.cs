@@ -1,0 +1,99 @@
+using SonicDiffusion.Core;
+using SonicDiffusion.Models;
+using static TorchSharp.torch;
+
+namespace SonicDiffusion.Pipelines;
+
+/// <summary>
+/// Installs the Plug-and-Play hooks on a UNet for the life of the object (dispose removes them and restores what was
+/// there): residual features of <see cref="ConvSites"/> and self-attention q/k of <see cref="AttnSites"/> are copied
+/// from batch item 0 (the source branch) into every other item, at the timesteps of the respective schedule (or at
+/// t = 1000, the official "always"). The current timestep is read from <see cref="UNetCallContext.Items"/>[<see cref="TimestepKey"/>].
+/// <para>Sites by the official rule, stated structurally: resnets 1 and 2 of <c>up_blocks.1</c>; <c>attn1</c> of every
+/// up-block attention after <c>up_blocks.1.attentions.0</c> (decoder layers 4–11 on SD v1).</para>
+/// </summary>
+public sealed class PnpInjection : IDisposable
+{
+    public const string TimestepKey = "timestep";
+
+    private readonly List<(ResnetBlock2D Block, ResnetResidualHook? Previous)> _resnets = [];
+    private readonly List<(Attention Attn, IAttentionProcessor Previous)> _attns = [];
+    private readonly HashSet<int> _convTimesteps;
+    private readonly HashSet<int> _attnTimesteps;
+    private bool _disposed;
+
+    public IReadOnlyList<string> ConvSites { get; }
+    public IReadOnlyList<string> AttnSites { get; }
+
+    public PnpInjection(UNet2DConditionModel unet, IEnumerable<int> convTimesteps, IEnumerable<int> attnTimesteps)
+    {
+        _convTimesteps = convTimesteps.ToHashSet();
+        _attnTimesteps = attnTimesteps.ToHashSet();
+        var (conv, attn) = Sites(unet);
+        ConvSites = conv.Select(c => c.Name).ToArray();
+        AttnSites = attn.Select(a => a.Name).ToArray();
+        try
+        {
+            foreach (var (_, block) in conv)
+            {
+                var previous = block.ResidualHook;
+                _resnets.Add((block, previous));
+                block.ResidualHook = (b, r, ctx) =>
+                {
+                    if (previous != null) r = previous(b, r, ctx);
+                    return r.shape[0] > 1 && Active(ctx, _convTimesteps) ? r.narrow(0, 0, 1).expand_as(r) : r;
+                };
+            }
+            var processor = new PnpAttnProcessor(ctx => Active(ctx, _attnTimesteps));
+            foreach (var (name, a) in attn)
+            {
+                if (a.Processor != AttnProcessor.Default)
+                    throw new SonicException($"{name}: already has a custom attention processor ({a.Processor.GetType().Name}); PnP cannot be installed on top of it");
+                _attns.Add((a, a.Processor));
+                a.Processor = processor;
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The official PnP sites of a UNet (see the class summary).</summary>
+    public static (IReadOnlyList<(string Name, ResnetBlock2D Block)> Conv, IReadOnlyList<(string Name, Attention Attn)> Attn) Sites(UNet2DConditionModel unet)
+    {
+        var conv = new List<(string, ResnetBlock2D)>();
+        var attn = new List<(string, Attention)>();
+        if (unet.up_blocks.Count > 1)
+        {
+            var ub = unet.up_blocks[1];
+            for (int i = 1; i <= 2 && i < ub.resnets.Count; i++) conv.Add(($"up_blocks.1.resnets.{i}", ub.resnets[i]));
+        }
+        for (int b = 1; b < unet.up_blocks.Count; b++)
+        {
+            var blk = unet.up_blocks[b];
+            for (int i = b == 1 ? 1 : 0; i < blk.attentions.Count; i++)
+                for (int j = 0; j < blk.attentions[i].transformer_blocks.Count; j++)
+                    attn.Add(($"up_blocks.{b}.attentions.{i}.transformer_blocks.{j}.attn1", blk.attentions[i].transformer_blocks[j].attn1));
+        }
+        return (conv, attn);
+    }
+
+    /// <summary>The first ⌊N·fraction⌋ timesteps of a descending schedule (the official <c>int(50·pnp_f_t)</c>).</summary>
+    public static IReadOnlyList<int> Schedule(IReadOnlyList<int> timesteps, double fraction) =>
+        timesteps.Take((int)(timesteps.Count * fraction + 1e-9)).ToArray();
+
+    private static bool Active(UNetCallContext? ctx, HashSet<int> schedule) =>
+        ctx != null && ctx.Items.TryGetValue(TimestepKey, out var v) && v is int t && (t == 1000 || schedule.Contains(t));
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var (block, previous) in _resnets) block.ResidualHook = previous;
+        foreach (var (a, previous) in _attns) a.Processor = previous;
+        _resnets.Clear();
+        _attns.Clear();
+    }
+}
