@@ -117,11 +117,19 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
         Assert.Equal(ImageTensor.ToRgba(expected, out _, out _), ImageTensor.ToRgba(got, out int w, out int h));
         Assert.Equal((64, 64), (w, h));
 
-        // Another sound, same seed: another image.
+        // Another sound, same seed: the studio renders that sound (the pipeline's image for it, which differs from the first
+        // in float; the tiny random adapters may be too weak to change every 8-bit pixel, so the routing is checked exactly).
         var other = await Submit(client, ("sample", "thunder"), ("prompt", "a lake"), ("steps", "4"), ("guidance", "5"), ("beta", "0.8"), ("seed", "7"), ("scheduler", "ddim"));
         Assert.Equal("done", (await Events(client, other))[^1].Type);
         using var otherImage = ImageTensor.Decode(await client.GetByteArrayAsync($"/api/jobs/{other}/image"), "other");
-        Assert.NotEqual(ImageTensor.ToRgba(got, out _, out _), ImageTensor.ToRgba(otherImage, out _, out _));
+        using var otherExpected = pipe.Generate(new AudioToImageRequest
+        {
+            Audio = Path.Combine(studio.SamplesFolder, "thunder.wav"), Prompt = "a lake", Steps = 4, Guidance = 5, Beta = 0.8, Seed = 7,
+            Scheduler = "ddim", Width = 64, Height = 64,
+        });
+        pipe.ClearCache();
+        Assert.Equal(ImageTensor.ToRgba(otherExpected, out _, out _), ImageTensor.ToRgba(otherImage, out _, out _));
+        Assert.True((otherExpected - expected).abs().max().item<float>() > 0, "a different sound must change the image");
     }
 
     [Fact]
