@@ -301,9 +301,7 @@ public sealed class Trainer : IDisposable
     public void ExportWeights(string path, bool useEma = true)
     {
         using var swap = useEma && Ema != null ? Ema.SwapIn() : null;
-        string tmp = path + ".tmp";
-        TrainingCheckpoint.WriteSafetensors(tmp, _params.Select(p => (p.Name, (Tensor)p.Param)));
-        File.Move(tmp, path, true);
+        TrainingCheckpoint.WriteSafetensors(path, _params.Select(p => (p.Name, (Tensor)p.Param)));
     }
 
     public void Dispose()
