@@ -19,6 +19,7 @@ public static class SonicCommandLine
         var data = new Command("data", "Datasets: generate and check");
         data.Subcommands.Add(DataSynthCommand.Create());
         root.Subcommands.Add(data);
+        root.Subcommands.Add(TrainCommand.Create());
         return root;
     }
 

@@ -48,6 +48,12 @@ public sealed class Trainer : IDisposable
     public string? LastCheckpoint { get; private set; }
     public IReadOnlyList<MetricsEntry> Metrics => _metrics.Entries;
     public double ElapsedSeconds => _elapsedBase + _clock.Elapsed.TotalSeconds;
+    /// <summary>
+    /// True when the current step is a multiple of checkpoint_every or the last step, i.e. not a checkpoint written only
+    /// because checkpoint_minutes elapsed or the run was cancelled. Lets <see cref="ITrainingTask.OnCheckpoint"/> keep
+    /// costly previews on a fixed step grid.
+    /// </summary>
+    public bool AtScheduledCheckpoint => Step % Config.CheckpointEvery == 0 || Step >= Config.TotalSteps;
 
     /// <summary>
     /// Opens <paramref name="runDirectory"/>. Without a complete checkpoint there the run starts fresh and (re)writes
@@ -301,9 +307,7 @@ public sealed class Trainer : IDisposable
     public void ExportWeights(string path, bool useEma = true)
     {
         using var swap = useEma && Ema != null ? Ema.SwapIn() : null;
-        string tmp = path + ".tmp";
-        TrainingCheckpoint.WriteSafetensors(tmp, _params.Select(p => (p.Name, (Tensor)p.Param)));
-        File.Move(tmp, path, true);
+        TrainingCheckpoint.WriteSafetensors(path, _params.Select(p => (p.Name, (Tensor)p.Param)));
     }
 
     public void Dispose()

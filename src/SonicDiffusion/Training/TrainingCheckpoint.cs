@@ -89,47 +89,10 @@ public static class TrainingCheckpoint
         catch (JsonException e) { throw new SonicException($"{p}: invalid checkpoint state ({e.Message.Split('\n')[0]})"); }
     }
 
-    /// <summary>
-    /// Minimal safetensors writer (contiguous CPU copies, header padded to 8 bytes, tensors in the given order).
-    /// Kept private to the training engine until a shared IO writer exists on main.
-    /// </summary>
-    internal static void WriteSafetensors(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
-    {
-        using var scope = torch.NewDisposeScope();
-        var items = tensors.Select(t => (t.Name, Tensor: t.Tensor.detach().cpu().contiguous())).ToList();
-        var header = new JsonObject();
-        if (metadata is { Count: > 0 })
-        {
-            var m = new JsonObject();
-            foreach (var (k, v) in metadata) m[k] = v;
-            header["__metadata__"] = m;
-        }
-        long offset = 0;
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (name, t) in items)
-        {
-            if (!names.Add(name)) throw new InvalidOperationException($"{path}: tensor name '{name}' appears twice");
-            long n = t.numel() * t.ElementSize;
-            header[name] = new JsonObject
-            {
-                ["dtype"] = SafetensorsFile.FromScalarType(t.dtype),
-                ["shape"] = new JsonArray(t.shape.Select(d => (JsonNode)d).ToArray()),
-                ["data_offsets"] = new JsonArray(offset, offset + n),
-            };
-            offset += n;
-        }
-        var hb = Encoding.UTF8.GetBytes(header.ToJsonString());
-        int pad = (8 - hb.Length % 8) % 8;
-        using (var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-        {
-            fs.Write(BitConverter.GetBytes((long)(hb.Length + pad)));
-            fs.Write(hb);
-            for (int i = 0; i < pad; i++) fs.WriteByte((byte)' ');
-            foreach (var (_, t) in items)
-                if (t.numel() > 0) fs.Write(t.bytes);
-            fs.Flush(true);
-        }
-    }
+    /// <summary>Writes named tensors to a safetensors file with the shared <see cref="SafetensorsWriter"/> (atomic, flushed to disk).</summary>
+    internal static void WriteSafetensors(string path, IEnumerable<(string Name, Tensor Tensor)> tensors) =>
+        SafetensorsWriter.Write(path, tensors.Select(t =>
+            new SafetensorsWriter.Entry(t.Name, SafetensorsFile.FromScalarType(t.Tensor.dtype), t.Tensor.shape, () => t.Tensor, DisposeAfterWrite: false)));
 
     /// <summary>Writes <paramref name="bytes"/> to a temporary file, flushes it to disk and renames it over <paramref name="path"/>.</summary>
     public static void WriteDurable(string path, ReadOnlySpan<byte> bytes)

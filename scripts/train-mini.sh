@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Trains the mini world's "pretrained" models from scratch with our own code, resumably:
+#   synth (10 000 samples) -> train vae -> train base (UNet + text encoder) -> train clap (audio encoder).
+# A stage is skipped when its export folder exists; otherwise it continues from its run folder's last checkpoint
+# (--resume), so the script can be killed at any moment and started again. Run it in the background:
+#   nohup scripts/train-mini.sh > /dev/null 2>&1 &
+# Progress goes to $MINI_ROOT/<stage>.log (one line per ~2 s), metrics to $MINI_ROOT/<stage>/metrics.jsonl, loss curves
+# to $MINI_ROOT/<stage>/loss.png, previews to $MINI_ROOT/vae/recon.png and $MINI_ROOT/base/samples.png.
+# SIGTERM / Ctrl+C stop the running trainer after its current step, with a checkpoint.
+# Every setting can be overridden from the environment (e.g. BASE_STEPS=4000 scripts/train-mini.sh).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MINI_ROOT="${MINI_ROOT:-$ROOT/runs/mini}"
+MINI_COUNT="${MINI_COUNT:-10000}"
+MINI_SEED="${MINI_SEED:-20240501}"
+SEED="${SEED:-0}"
+
+VAE_STEPS="${VAE_STEPS:-4000}"
+VAE_BATCH="${VAE_BATCH:-16}"
+VAE_LR="${VAE_LR:-4e-4}"
+BASE_STEPS="${BASE_STEPS:-8000}"
+BASE_BATCH="${BASE_BATCH:-32}"
+BASE_LR="${BASE_LR:-3e-4}"
+CLAP_STEPS="${CLAP_STEPS:-2000}"
+CLAP_BATCH="${CLAP_BATCH:-64}"
+CLAP_LR="${CLAP_LR:-1e-3}"
+CHECKPOINT_MINUTES="${CHECKPOINT_MINUTES:-10}"
+EXTRA_ARGS="${EXTRA_ARGS:-}"
+
+SONIC="$ROOT/src/SonicDiffusion.Cli/bin/Release/net10.0/linux-x64/sonic"
+WORLD="$MINI_ROOT/world"
+mkdir -p "$MINI_ROOT"
+
+say() { echo "[$(date '+%F %T')] $*" | tee -a "$MINI_ROOT/train-mini.log"; }
+
+child=""
+stop() {
+    say "signal received; stopping ${child:+pid $child }(the trainer checkpoints first)"
+    if [[ -n "$child" ]]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
+    exit 143
+}
+trap stop TERM INT
+
+# run LOG ARGS...: runs sonic in the background (so signals reach the trap), appending its output to LOG.
+run() {
+    local log="$1"; shift
+    echo "[$(date '+%F %T')] sonic $*" >> "$log"
+    "$SONIC" "$@" >> "$log" 2>&1 &
+    child=$!
+    local rc=0
+    wait "$child" || rc=$?
+    child=""
+    if [[ $rc -ne 0 ]]; then say "FAILED (exit $rc): sonic $* — see $log"; exit "$rc"; fi
+}
+
+say "building (dotnet build -c Release)"
+dotnet build -c Release "$ROOT/src/SonicDiffusion.Cli/SonicDiffusion.Cli.csproj" >> "$MINI_ROOT/build.log" 2>&1 \
+    || { say "build failed — see $MINI_ROOT/build.log"; exit 1; }
+
+# 1. The world.
+if [[ -f "$WORLD/world.json" && -f "$WORLD/manifest.jsonl" ]] && grep -q "\"count\": $MINI_COUNT," "$WORLD/world.json" \
+    && grep -q "\"seed\": $MINI_SEED," "$WORLD/world.json"; then
+    say "synth: $WORLD exists ($MINI_COUNT samples, seed $MINI_SEED), skipped"
+else
+    say "synth: $MINI_COUNT samples, seed $MINI_SEED -> $WORLD"
+    # An interrupted generation leaves files without world.json, which synth refuses to overwrite: start it over.
+    if [[ -d "$WORLD" && ! -f "$WORLD/world.json" ]]; then rm -rf "$WORLD"; fi
+    run "$MINI_ROOT/synth.log" data synth --out "$WORLD" --count "$MINI_COUNT" --seed "$MINI_SEED"
+fi
+MANIFEST="$WORLD/manifest.jsonl"
+
+# 2. VAE.
+VAE_EXPORT="$MINI_ROOT/vae/vae"
+if [[ -f "$VAE_EXPORT/config.json" ]]; then
+    say "vae: $VAE_EXPORT exists, skipped"
+else
+    say "vae: $VAE_STEPS steps, batch $VAE_BATCH"
+    # shellcheck disable=SC2086
+    run "$MINI_ROOT/vae.log" train vae --data "$MANIFEST" --out "$MINI_ROOT/vae" --resume --seed "$SEED" \
+        --steps "$VAE_STEPS" --batch "$VAE_BATCH" --lr "$VAE_LR" --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+fi
+
+# 3. Text-to-image base model (UNet + CLIP text encoder, on cached latents of the VAE above).
+BASE_EXPORT="$MINI_ROOT/base/model"
+if [[ -f "$BASE_EXPORT/model_index.json" ]]; then
+    say "base: $BASE_EXPORT exists, skipped"
+else
+    say "base: $BASE_STEPS steps, batch $BASE_BATCH"
+    # shellcheck disable=SC2086
+    run "$MINI_ROOT/base.log" train base --data "$MANIFEST" --vae "$VAE_EXPORT" --out "$MINI_ROOT/base" --resume --seed "$SEED" \
+        --steps "$BASE_STEPS" --batch "$BASE_BATCH" --lr "$BASE_LR" --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+fi
+
+# 4. CLAP-style audio encoder against the frozen text encoder above.
+CLAP_EXPORT="$MINI_ROOT/clap/audio_encoder"
+if [[ -f "$CLAP_EXPORT/config.json" ]]; then
+    say "clap: $CLAP_EXPORT exists, skipped"
+else
+    say "clap: $CLAP_STEPS steps, batch $CLAP_BATCH"
+    # shellcheck disable=SC2086
+    run "$MINI_ROOT/clap.log" train clap --data "$MANIFEST" --text-encoder "$BASE_EXPORT" --out "$MINI_ROOT/clap" --resume --seed "$SEED" \
+        --steps "$CLAP_STEPS" --batch "$CLAP_BATCH" --lr "$CLAP_LR" --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+fi
+
+say "done: vae $VAE_EXPORT ($(du -sh "$VAE_EXPORT" | cut -f1)), model $BASE_EXPORT ($(du -sh "$BASE_EXPORT" | cut -f1)), audio encoder $CLAP_EXPORT ($(du -sh "$CLAP_EXPORT" | cut -f1))"
