@@ -33,10 +33,30 @@ public sealed class Stage1TrainingTask : ITrainingTask, IDisposable
         Options = options with { Projector = config };
         Projector = new AudioProjector(config);
         if (initialWeights != null) Projector.LoadWeights(initialWeights, initialSource);
-        ModuleFreezer.Unfreeze(Projector);
+        UnfreezeEffective(Projector);
         Projector.train();
         _weights = ProjectorLosses.TokenWeights((int)data.Tokens.SequenceLength, options.TokenWeightCenter, options.TokenWeightScale).DetachFromDisposeScope();
         _rowsByClass = Enumerable.Range(0, data.Labels.Count).Select(c => Enumerable.Range(0, data.Rows.Count).Where(r => data.ClassOf(r) == c).ToArray()).ToArray();
+    }
+
+    /// <summary>
+    /// Makes the projector parameters that affect its output trainable and freezes the rest: in the official residual
+    /// mode only the last attention block is computed, so the other blocks get no gradient and stay exactly as loaded
+    /// (they are still exported, as in the released files). Returns the number of trainable tensors.
+    /// </summary>
+    public static int UnfreezeEffective(AudioProjector projector)
+    {
+        ModuleFreezer.Unfreeze(projector);
+        if (projector.Config.Chained) return projector.parameters().Count();
+        int last = projector.Config.TransformerLayerCount - 1, n = 0;
+        foreach (var (name, p) in projector.named_parameters())
+        {
+            bool unused = (name.StartsWith("cross_attention.", StringComparison.Ordinal) || name.StartsWith("between_attention.", StringComparison.Ordinal))
+                && int.Parse(name.Split('.')[1], System.Globalization.CultureInfo.InvariantCulture) != last;
+            p.requires_grad = !unused;
+            if (!unused) n++;
+        }
+        return n;
     }
 
     public long DatasetSize => _data.EntryCount;

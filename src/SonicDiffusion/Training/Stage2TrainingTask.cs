@@ -50,7 +50,7 @@ public sealed class Stage2TrainingTask : ITrainingTask
         foreach (var p in Adapters.Parameters().Values) p.requires_grad = true;
         if (options.InitFromTextAttention) InitFromTextAttention(unet, Adapters);
         if (options.FreezeProjector) ModuleFreezer.Freeze(projector);
-        else ModuleFreezer.Unfreeze(projector);
+        else Stage1TrainingTask.UnfreezeEffective(projector);
         projector.train();
     }
 
