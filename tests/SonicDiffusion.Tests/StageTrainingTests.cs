@@ -455,3 +455,47 @@ public class StageTrainingTests(StageWorldFixture world) : IClassFixture<StageWo
         using (var m = SonicDiffusionModel.Load(bundle, new OfficialSonicFiles(gate, proj, null))) Check(m, "official");
     }
 }
+
+/// <summary><c>sonic data check|cache</c> and <c>sonic train stage1 → stage2 → generate</c> end to end on the tiny bundle.</summary>
+[Collection("Console")]
+public class StageTrainingCliTests(StageWorldFixture world) : IClassFixture<StageWorldFixture>
+{
+    [Fact]
+    public void CheckCacheStage1Stage2AndGenerate()
+    {
+        using var tmp = new TempDir();
+        string manifest = world.Manifest.FilePath, cache = world.CacheDir;
+        var (code, output, err) = CliTests.Sonic("data", "check", manifest, "--threads", "2");
+        Assert.True(code == 0, err + output);
+        Assert.Contains("all files readable", output);
+        Assert.Contains("train:", output);
+
+        (code, output, err) = CliTests.Sonic("data", "cache", "--data", manifest, "--model", world.Bundle, "--cache", cache, "--threads", "2");
+        Assert.True(code == 0, err);
+        Assert.Contains("cache ready: 18 of 18 rows", output);
+
+        string s1 = tmp.File("s1.json");
+        ConfigJson.Write(s1, new Stage1Options { Projector = TinySonicBundle.ProjectorConfig with { AudioTokenCount = 77 }, Negatives = 8 });
+        (code, output, err) = CliTests.Sonic("train", "stage1", "--data", manifest, "--model", world.Bundle, "--cache", cache, "--out", tmp.File("run1"),
+            "--config", s1, "--steps", "2", "--batch", "4", "--split", "train", "--name", "tiny");
+        Assert.True(code == 0, err);
+        string projector = tmp.File("run1/export/audio_projector");
+        Assert.True(File.Exists(Path.Combine(projector, "model.safetensors")));
+        Assert.True(File.Exists(tmp.File("run1/export/official/audio_projector_tiny.pth")));
+
+        (code, output, err) = CliTests.Sonic("train", "stage2", "--data", manifest, "--model", world.Bundle, "--cache", cache, "--out", tmp.File("run2"),
+            "--projector", projector, "--steps", "2", "--batch", "2", "--sites", "last:2", "--gate-init", "0.1", "--init-from-text-attn", "--lr-schedule", "constant", "--name", "tiny");
+        Assert.True(code == 0, err);
+        Assert.Contains("2 adapter sites", output);
+        var saved = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(tmp.File("run2/config.json")))!["task"]!["options"]!;
+        Assert.True(saved["init_from_text_attention"]!.GetValue<bool>());
+        Assert.Equal(0.1, saved["adapters"]!["gate_init"]!.GetValue<double>());
+        Assert.Equal(2, saved["adapters"]!["sites"]!.AsArray().Count);
+        Assert.True(File.Exists(tmp.File("run2/export/official/tiny.pt")));
+
+        (code, output, err) = CliTests.Sonic("generate", "--model", tmp.File("run2/export/bundle"), "--audio", world.Manifest.AudioPath(world.Rows[0]),
+            "--steps", "2", "--size", "64x64", "--out", tmp.File("img.png"));
+        Assert.True(code == 0, err + output);
+        Assert.True(File.Exists(tmp.File("img.png")));
+    }
+}
