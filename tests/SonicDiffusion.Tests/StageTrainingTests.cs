@@ -65,7 +65,7 @@ public sealed class StageWorldFixture : IDisposable
     public void Dispose() => Dir.Dispose();
 }
 
-public class StageTrainingTests(StageWorldFixture world) : IClassFixture<StageWorldFixture>
+public class StageTrainingTests(StageWorldFixture world, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<StageWorldFixture>
 {
     /// <summary>The tiny bundle's widths (43-d CLAP, 32-wide tokens) with the official 77 tokens.</summary>
     private static AudioProjectorConfig Projector77 => TinySonicBundle.ProjectorConfig with { AudioTokenCount = 77 };
@@ -274,6 +274,7 @@ public class StageTrainingTests(StageWorldFixture world) : IClassFixture<StageWo
         using var trainer = new Trainer(task, Config(25, 6, 3e-3), tmp.File("run"));
         trainer.Run();
         var after = task.Evaluate(probe);
+        output.WriteLine($"stage 1 probe: mse {before["mse"]:G4} → {after["mse"]:G4}, infonce {before["infonce"]:G4} → {after["infonce"]:G4}");
         Assert.True(after["mse"] < 0.8 * before["mse"], $"mse {before["mse"]} → {after["mse"]}");
         Assert.True(after["infonce"] < before["infonce"], $"infonce {before["infonce"]} → {after["infonce"]}");
         Assert.All(trainer.Metrics, m => Assert.True(m.Parts.ContainsKey("infonce") && m.Parts.ContainsKey("mse")));
@@ -356,6 +357,7 @@ public class StageTrainingTests(StageWorldFixture world) : IClassFixture<StageWo
         using var trainer = new Trainer(task, Config(30, 6, 1e-2), tmp.File("run"));
         trainer.Run();
         double after = task.Evaluate(probe);
+        output.WriteLine($"stage 2 probe ε-loss {before:G4} → {after:G4}");
         Assert.True(after < before, $"stage-2 probe loss {before} → {after}");
         var frozenAfter = WeightFingerprint.Of(sd.Unet);
         foreach (var n in adapterNames) frozenAfter.Remove(n);
