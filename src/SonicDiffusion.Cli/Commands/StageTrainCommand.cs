@@ -99,7 +99,7 @@ public static class StageTrainCommand
             options = options with { Projector = start?.Config ?? stage.NewProjector(pr, options.Projector, data.Clap.Dim, data.Tokens.Hidden) };
             Stage1TrainingTask task;
             using (start)
-                task = new Stage1TrainingTask(data, options, start?.named_parameters().ToDictionary(p => p.name, p => (TorchSharp.torch.Tensor)p.parameter), pr.GetValue(init) ?? "");
+                task = new Stage1TrainingTask(data, options, start?.named_parameters().ToDictionary(p => p.name, p => (TorchSharp.torch.Tensor)p.parameter), pr.GetValue(init) ?? "") { Log = Log };
             using var _ = task;
             using var trainer = new Trainer(task, stage.Training(pr, common), runDir);
             if (!RunTrainer(trainer, "train stage1")) return 130;
@@ -108,8 +108,7 @@ public static class StageTrainCommand
             {
                 SonicTrainingExport.WriteProjectorFolder(task.Projector, Path.Combine(export, SonicDiffusionModel.AudioProjectorFolder));
                 var (_, proj) = SonicTrainingExport.WriteOfficial(Path.Combine(export, "official"), pr.GetValue(stage.Name)!, task.Projector, null);
-                var probe = Enumerable.Range(0, (int)Math.Min(64, task.DatasetSize)).Select(i => (long)i * task.DatasetSize / Math.Min(64, task.DatasetSize)).ToArray();
-                var ev = task.Evaluate(probe);
+                var ev = task.Evaluate(task.Probe());
                 Log($"train stage1: exported {Path.Combine(export, SonicDiffusionModel.AudioProjectorFolder)} and {proj}; probe loss " +
                     string.Join(", ", ev.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:G5}"))));
                 Log($"next: sonic train stage2 --data {pr.GetValue(common.Data)} --model {pr.GetValue(stage.Model)} --projector {Path.Combine(export, SonicDiffusionModel.AudioProjectorFolder)} --out RUN2");
@@ -174,7 +173,7 @@ public static class StageTrainCommand
             }
             using var _ = proj;
             var training = stage.Training(pr, common);
-            var task = new Stage2TrainingTask(data, sd.Unet, proj, options, training.LearningRate);
+            var task = new Stage2TrainingTask(data, sd.Unet, proj, options, training.LearningRate) { Log = Log };
             using var trainer = new Trainer(task, training, runDir);
             Log($"train stage2: {task.Adapters.Sites.Count} adapter sites ({task.Adapters.PlacementText()}), projector {(options.FreezeProjector ? "frozen" : $"lr × {options.ProjectorLrRatio}")} from {options.ProjectorSource}");
             if (!RunTrainer(trainer, "train stage2")) return 130;

@@ -52,12 +52,7 @@ public sealed class ClapEmbeddingCache : IDisposable
     /// </summary>
     public static (ClapAudioEncoder Encoder, ClapFrontEndConfig FrontEnd) LoadEncoder(string dir)
     {
-        string cfgPath = Path.Combine(dir, "config.json");
-        if (!File.Exists(cfgPath)) throw new SonicException($"{dir}: audio encoder folder has no config.json");
-        string json = File.ReadAllText(cfgPath);
-        var config = Cnn14Config.FromJson(json, cfgPath);
-        var frontEndNode = JsonNode.Parse(json)?["front_end"];
-        var frontEnd = frontEndNode is null ? config.FrontEnd() : ClapFrontEndConfig.FromJson(frontEndNode.ToJsonString(), cfgPath + ": front_end");
+        var (config, frontEnd) = ReadConfig(dir);
         string file = StableDiffusionComponents.FindWeights(dir);
         using var src = TensorFiles.Open(file);
         bool prefixed = src.Names.All(n => n.StartsWith(CheckpointConverter.ClapAudioPrefix, StringComparison.Ordinal));
@@ -68,6 +63,17 @@ public sealed class ClapEmbeddingCache : IDisposable
         finally { foreach (var t in weights.Values) t.Dispose(); }
         encoder.eval();
         return (encoder, frontEnd);
+    }
+
+    /// <summary>The Cnn14 config of an encoder folder and the front end inference uses with it ("front_end" in config.json, else the one the sizes imply).</summary>
+    public static (Cnn14Config Config, ClapFrontEndConfig FrontEnd) ReadConfig(string dir)
+    {
+        string cfgPath = Path.Combine(dir, "config.json");
+        if (!File.Exists(cfgPath)) throw new SonicException($"{dir}: audio encoder folder has no config.json");
+        string json = File.ReadAllText(cfgPath);
+        var config = Cnn14Config.FromJson(json, cfgPath);
+        var frontEndNode = JsonNode.Parse(json)?["front_end"];
+        return (config, frontEndNode is null ? config.FrontEnd() : ClapFrontEndConfig.FromJson(frontEndNode.ToJsonString(), cfgPath + ": front_end"));
     }
 
     /// <summary>Key of an encoder folder: its config.json and weights bytes.</summary>
@@ -90,11 +96,14 @@ public sealed class ClapEmbeddingCache : IDisposable
         if (crops < 1) throw new SonicException($"CLAP cache: crops per clip {crops} must be >= 1");
         if (rows.Count == 0) throw new SonicException($"{manifest.FilePath}: no rows to cache");
         string encoderKey = EncoderKey(encoderDir);
-        var (encoder, frontEndConfig) = LoadEncoder(encoderDir);
-        using var _ = encoder;
+        var (_, frontEndConfig) = ReadConfig(encoderDir);
         string key = ComputeKey(manifest, rows, encoderKey, frontEndConfig, crops);
         string path = Path.Combine(cacheDir, $"clap-{crops}x-{key[..16]}.safetensors");
-        if (!File.Exists(path)) Build(manifest, rows, encoder, frontEndConfig, crops, key, path, progress, log, cancel);
+        if (!File.Exists(path))
+        {
+            var (encoder, _) = LoadEncoder(encoderDir);
+            using (encoder) Build(manifest, rows, encoder, frontEndConfig, crops, key, path, progress, log, cancel);
+        }
         else log?.Invoke($"CLAP cache: {path}");
         return Open(manifest, path, key);
     }

@@ -23,6 +23,8 @@ public sealed class Stage1TrainingTask : ITrainingTask, IDisposable
 
     public Stage1Options Options { get; }
     public AudioProjector Projector { get; }
+    /// <summary>When set, each scheduled checkpoint logs the loss parts on a fixed probe of up to 64 entries (eval mode, EMA weights if any).</summary>
+    public Action<string>? Log { get; init; }
 
     /// <param name="initialWeights">Optional projector state dict to start from (e.g. a released projector); null = random init.</param>
     public Stage1TrainingTask(SonicDataCache data, Stage1Options options, IReadOnlyDictionary<string, Tensor>? initialWeights = null, string initialSource = "initial projector")
@@ -130,6 +132,18 @@ public sealed class Stage1TrainingTask : ITrainingTask, IDisposable
             return d;
         }
         finally { Projector.train(training); }
+    }
+
+    /// <summary>Up to <paramref name="count"/> evenly spaced entries: a fixed probe for <see cref="Evaluate"/>.</summary>
+    public long[] Probe(int count = 64) =>
+        Enumerable.Range(0, (int)Math.Min(count, DatasetSize)).Select(i => i * DatasetSize / Math.Min(count, DatasetSize)).ToArray();
+
+    public void OnCheckpoint(Trainer trainer, string checkpointDirectory)
+    {
+        if (Log is null || !trainer.AtScheduledCheckpoint) return;
+        using var ema = trainer.Ema?.SwapIn();
+        var ev = Evaluate(Probe());
+        Log($"step {trainer.Step}: probe " + string.Join(", ", ev.Select(kv => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:G5}"))));
     }
 
     public void Dispose()

@@ -26,6 +26,8 @@ public sealed class Stage2TrainingTask : ITrainingTask
     public UNet2DConditionModel Unet { get; }
     public AudioProjector Projector { get; }
     public AudioAdapterSet Adapters { get; }
+    /// <summary>When set, each scheduled checkpoint logs the ε-loss on a fixed probe of up to 16 entries (EMA weights if any) and the mean |tanh γ|.</summary>
+    public Action<string>? Log { get; init; }
 
     /// <param name="unet">The SD UNet (frozen here; the adapters are installed into it). The caller keeps ownership.</param>
     /// <param name="projector">The projector to fine-tune (or keep frozen). The caller keeps ownership.</param>
@@ -141,5 +143,15 @@ public sealed class Stage2TrainingTask : ITrainingTask
             return Loss(entries, g).Mse.item<float>();
         }
         finally { Projector.train(training); }
+    }
+
+    public void OnCheckpoint(Trainer trainer, string checkpointDirectory)
+    {
+        if (Log is null || !trainer.AtScheduledCheckpoint) return;
+        using var ema = trainer.Ema?.SwapIn();
+        long n = Math.Min(16, DatasetSize);
+        double loss = Evaluate(Enumerable.Range(0, (int)n).Select(i => i * DatasetSize / n).ToArray());
+        double gate = Adapters.Adapters.Average(a => Math.Abs(Math.Tanh(a.gate_adapter!.item<float>())));
+        Log(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"step {trainer.Step}: probe ε-loss {loss:G5}, mean |tanh γ| {gate:G4}"));
     }
 }
