@@ -41,6 +41,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(AudioEncode());
         cmd.Subcommands.Add(Adapters());
         cmd.Subcommands.Add(Edit());
+        cmd.Subcommands.Add(BenchStage2Command.Create());
         return cmd;
     }
 
