@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Trains the mini world's "pretrained" models from scratch with our own code, resumably:
-#   synth (10 000 samples) -> train vae -> train base (UNet + text encoder) -> train clap (audio encoder).
+# Trains the sonic-mini bundle end to end with our own code, resumably:
+#   synth (10 000 samples) -> train vae -> train base (UNet + text encoder) -> train clap (audio encoder)
+#   -> train stage1 (audio projector) -> train stage2 (gated audio cross-attention + projector) -> bundle.
+# The finished bundle is $MINI_ROOT/stage2/export/bundle; INSTALL=1 copies it to models/sonic-mini (keeping classifier/).
 # A stage is skipped when its export folder exists; otherwise it continues from its run folder's last checkpoint
 # (--resume), so the script can be killed at any moment and started again. Run it in the background:
 #   nohup scripts/train-mini.sh > /dev/null 2>&1 &
@@ -25,6 +27,13 @@ BASE_LR="${BASE_LR:-3e-4}"
 CLAP_STEPS="${CLAP_STEPS:-2000}"
 CLAP_BATCH="${CLAP_BATCH:-64}"
 CLAP_LR="${CLAP_LR:-1e-3}"
+STAGE1_STEPS="${STAGE1_STEPS:-2000}"
+STAGE1_BATCH="${STAGE1_BATCH:-32}"
+STAGE1_LR="${STAGE1_LR:-3e-4}"
+STAGE2_STEPS="${STAGE2_STEPS:-3000}"
+STAGE2_BATCH="${STAGE2_BATCH:-16}"
+STAGE2_LR="${STAGE2_LR:-3e-4}"
+INSTALL="${INSTALL:-0}"
 CHECKPOINT_MINUTES="${CHECKPOINT_MINUTES:-10}"
 # One compute thread by default: on a 2-core machine shared with anything else, libtorch's OpenMP barriers make a
 # 2-thread step 5-7x slower (measured: VAE batch 16, 11-16 s/step with 2 threads vs 2.3 s with 1 while other jobs ran).
@@ -108,4 +117,36 @@ else
         --steps "$CLAP_STEPS" --batch "$CLAP_BATCH" --lr "$CLAP_LR" --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
 fi
 
-say "done: vae $VAE_EXPORT ($(du -sh "$VAE_EXPORT" | cut -f1)), model $BASE_EXPORT ($(du -sh "$BASE_EXPORT" | cut -f1)), audio encoder $CLAP_EXPORT ($(du -sh "$CLAP_EXPORT" | cut -f1))"
+# 5. Stage 1: the audio projector, against the frozen text encoder and audio encoder above.
+STAGE1_EXPORT="$MINI_ROOT/stage1/export/audio_projector"
+if [[ -f "$STAGE1_EXPORT/config.json" ]]; then
+    say "stage1: $STAGE1_EXPORT exists, skipped"
+else
+    say "stage1: $STAGE1_STEPS steps, batch $STAGE1_BATCH"
+    # shellcheck disable=SC2086
+    run "$MINI_ROOT/stage1.log" train stage1 --data "$MANIFEST" --model "$BASE_EXPORT" --audio-encoder "$CLAP_EXPORT" \
+        --out "$MINI_ROOT/stage1" --resume --seed "$SEED" --steps "$STAGE1_STEPS" --batch "$STAGE1_BATCH" --lr "$STAGE1_LR" \
+        --name sonic-mini --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+fi
+
+# 6. Stage 2: gated audio cross-attention (mid + up blocks) and the projector; base model and audio encoder frozen.
+BUNDLE="$MINI_ROOT/stage2/export/bundle"
+if [[ -f "$BUNDLE/adapters/config.json" ]]; then
+    say "stage2: $BUNDLE exists, skipped"
+else
+    say "stage2: $STAGE2_STEPS steps, batch $STAGE2_BATCH"
+    # shellcheck disable=SC2086
+    run "$MINI_ROOT/stage2.log" train stage2 --data "$MANIFEST" --model "$BASE_EXPORT" --audio-encoder "$CLAP_EXPORT" \
+        --projector "$STAGE1_EXPORT" --out "$MINI_ROOT/stage2" --resume --seed "$SEED" --steps "$STAGE2_STEPS" \
+        --batch "$STAGE2_BATCH" --lr "$STAGE2_LR" --name sonic-mini --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+fi
+
+if [[ "$INSTALL" == "1" ]]; then
+    TARGET="$ROOT/models/sonic-mini"
+    say "install: $BUNDLE -> $TARGET (classifier/ kept)"
+    mkdir -p "$TARGET"
+    find "$TARGET" -mindepth 1 -maxdepth 1 ! -name classifier ! -name TRAINING.md -exec rm -rf {} +
+    cp -r "$BUNDLE"/. "$TARGET"/
+fi
+
+say "done: vae $VAE_EXPORT ($(du -sh "$VAE_EXPORT" | cut -f1)), model $BASE_EXPORT ($(du -sh "$BASE_EXPORT" | cut -f1)), audio encoder $CLAP_EXPORT ($(du -sh "$CLAP_EXPORT" | cut -f1)), bundle $BUNDLE ($(du -sh "$BUNDLE" | cut -f1))"
