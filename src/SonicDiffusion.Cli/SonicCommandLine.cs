@@ -20,6 +20,7 @@ public static class SonicCommandLine
         data.Subcommands.Add(DataSynthCommand.Create());
         root.Subcommands.Add(data);
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         return root;
     }
 

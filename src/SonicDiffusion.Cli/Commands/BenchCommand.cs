@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 namespace SonicDiffusion.Cli.Commands;
 
 /// <summary>`sonic bench`: speed of the SD v1-size networks with random weights, against their FLOP counts.</summary>
-public static class BenchCommand
+public static partial class BenchCommand
 {
     /// <summary>fp32 AVX-512 FMA peak of this project's 2-core machine (torchsharp-probe.md), GFLOP/s.</summary>
     public const double MachinePeakGflops = 509;
@@ -23,6 +23,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(AudioEncode());
         cmd.Subcommands.Add(Adapters());
         cmd.Subcommands.Add(Edit());
+        cmd.Subcommands.Add(Generate());
         return cmd;
     }
 

@@ -139,7 +139,8 @@ public static class GenerateCommand
         return files;
     }
 
-    private static string ResolveModel(string? given)
+    /// <summary>--model, or the bundled default model when it is installed.</summary>
+    internal static string ResolveModel(string? given)
     {
         if (given != null) return given;
         foreach (var candidate in new[] { DefaultModel, Path.Combine(AppContext.BaseDirectory, DefaultModel) })
