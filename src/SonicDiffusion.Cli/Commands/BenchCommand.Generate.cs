@@ -5,7 +5,13 @@ using SonicDiffusion.Audio;
 using SonicDiffusion.Core;
 using SonicDiffusion.Data.World;
 using SonicDiffusion.Diagnostics;
+using SonicDiffusion.IO;
+using SonicDiffusion.Models;
 using SonicDiffusion.Pipelines;
+using SonicDiffusion.Text;
+using SonicDiffusion.Training;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace SonicDiffusion.Cli.Commands;
 
@@ -24,17 +30,20 @@ public static partial class BenchCommand
         var guidance = CommonOptions.Guidance(7.5);
         var scheduler = CommonOptions.Scheduler("pndm");
         var audio = new Option<string?>("--audio") { Description = "Sound to generate from (default: a synthesised 5-s world sound)" };
+        var random = new Option<bool>("--random") { Description = "Instead of --model: a random-weight bundle of the mini sizes (docs/mini-training.md; same compute as the trained one)" };
         var device = CommonOptions.Device();
         var cmd = new Command("generate", "Speed of the audio-to-image pipeline of a bundle: load time, then per-image generation time (warm-up + N timed runs, median)")
         {
-            model, steps, size, repeat, guidance, scheduler, audio, device,
+            model, steps, size, repeat, guidance, scheduler, audio, random, device,
         };
         cmd.SetAction(pr =>
         {
             int n = pr.GetValue(repeat), side = pr.GetValue(size);
             if (n < 1) throw new SonicException($"--repeat {n}: must be at least 1");
             if (side < 8 || side % 8 != 0) throw new SonicException($"--size {side}: must be a positive multiple of 8");
-            string modelPath = GenerateCommand.ResolveModel(pr.GetValue(model));
+            if (pr.GetValue(random) && pr.GetValue(model) is not null) throw new SonicException("--random and --model: give one or the other");
+            string? randomDir = pr.GetValue(random) ? Path.Combine(Path.GetTempPath(), $"sonic-bench-mini-{Guid.NewGuid():N}") : null;
+            string modelPath = randomDir is null ? GenerateCommand.ResolveModel(pr.GetValue(model)) : WriteRandomMiniBundle(randomDir);
             Console.WriteLine(TorchRuntime.Describe());
             if (File.Exists("/proc/loadavg")) Console.WriteLine($"load average at start: {File.ReadAllText("/proc/loadavg").Trim()} ({Environment.ProcessorCount} cores)");
             string? temp = null;
@@ -79,9 +88,49 @@ public static partial class BenchCommand
             finally
             {
                 if (temp is not null) File.Delete(temp);
+                if (randomDir is not null) Directory.Delete(randomDir, true);
             }
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// A bundle with random weights and the mini sizes: VAE, UNet and text encoder of the trainers' defaults, the CLAP
+    /// encoder of <see cref="ClapTrainingOptions"/> with an 85-d projection (the official projector's conv stack maps
+    /// 85 → 64, the UNet's context width), a 77-token projector and gated adapters at the official sites.
+    /// </summary>
+    private static string WriteRandomMiniBundle(string dir)
+    {
+        torch.manual_seed(0);
+        string vaeDir = Path.Combine(dir, ".vae");
+        using (var vae = new AutoencoderKL(VaeTrainingOptions.DefaultModel)) ModelExport.WriteVae(vae, vaeDir, 1.0);
+        var unetConfig = BaseModelTrainingOptions.DefaultUnet;
+        using (var unet = new UNet2DConditionModel(unetConfig))
+        using (var text = new ClipTextModel(BaseModelTrainingOptions.DefaultText))
+            ModelExport.WriteStableDiffusion(dir, unet, text, vaeDir);
+        Directory.Delete(vaeDir, true);
+        SonicDiffusionModel.WriteModelIndex(dir);
+        var projectorConfig = new AudioProjectorConfig { AudioDim = 85, ContextDim = unetConfig.CrossAttentionDim };
+        using (var encoder = new ClapAudioEncoder(ClapTrainingOptions.DefaultModel with { DProj = projectorConfig.AudioDim }))
+            ModelExport.WriteAudioEncoder(encoder, ClapTrainingOptions.DefaultFrontEnd, Path.Combine(dir, SonicDiffusionModel.AudioEncoderFolder));
+        using (var projector = new AudioProjector(projectorConfig))
+            WritePart(Path.Combine(dir, SonicDiffusionModel.AudioProjectorFolder), projector.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), projectorConfig);
+        using (var unet = new UNet2DConditionModel(unetConfig))
+        {
+            var set = AudioAdapterSet.Install(unet, new AudioAdapterConfig());
+            WritePart(Path.Combine(dir, SonicDiffusionModel.AdaptersFolder), set.Parameters().Select(kv => (kv.Key, kv.Value)),
+                new AudioAdapterConfig { Sites = set.Sites.Select(s => s.Path).ToArray() });
+        }
+        return dir;
+    }
+
+    private static void WritePart<T>(string dir, IEnumerable<(string Name, Tensor Tensor)> tensors, T config)
+    {
+        Directory.CreateDirectory(dir);
+        var dict = tensors.ToDictionary(kv => kv.Name, kv => kv.Tensor.detach().to_type(ScalarType.Float16));
+        SafetensorsWriter.Write(Path.Combine(dir, SonicDiffusionModel.WeightsFile), dict);
+        foreach (var t in dict.Values) t.Dispose();
+        ConfigJson.Write(Path.Combine(dir, SonicDiffusionModel.ConfigFile), config);
     }
 }
