@@ -144,7 +144,7 @@ public static class GenerateCommand
     {
         if (given != null) return given;
         foreach (var candidate in new[] { DefaultModel, Path.Combine(AppContext.BaseDirectory, DefaultModel) })
-            if (Directory.Exists(candidate)) return candidate;
+            if (SonicDiffusionModel.IsBundle(candidate)) return candidate;   // a folder holding only classifier/ is not installed yet
         throw new SonicException($"{DefaultModel}: the default model is not installed; give --model DIR (a SonicDiffusion bundle, or an SD v1 model together with --sonic for the official files)");
     }
 
