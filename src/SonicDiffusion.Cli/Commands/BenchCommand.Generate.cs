@@ -103,8 +103,8 @@ public static partial class BenchCommand
 
     /// <summary>
     /// A bundle with random weights and the mini sizes: VAE, UNet and text encoder of the trainers' defaults, the CLAP
-    /// encoder of <see cref="ClapTrainingOptions"/> with an 85-d projection (the official projector's conv stack maps
-    /// 85 → 64, the UNet's context width), a 77-token projector and gated adapters at the official sites.
+    /// encoder and front end of <see cref="ClapTrainingOptions"/>, a 77-token projector from its embedding width to the
+    /// UNet's context width, and gated adapters at the official sites.
     /// </summary>
     private static string WriteRandomMiniBundle(string dir)
     {
@@ -117,8 +117,8 @@ public static partial class BenchCommand
             ModelExport.WriteStableDiffusion(dir, unet, text, vaeDir);
         Directory.Delete(vaeDir, true);
         SonicDiffusionModel.WriteModelIndex(dir);
-        var projectorConfig = new AudioProjectorConfig { AudioDim = 85, ContextDim = unetConfig.CrossAttentionDim };
-        using (var encoder = new ClapAudioEncoder(ClapTrainingOptions.DefaultModel with { DProj = projectorConfig.AudioDim }))
+        var projectorConfig = new AudioProjectorConfig { AudioDim = ClapTrainingOptions.DefaultModel.DProj, ContextDim = unetConfig.CrossAttentionDim };
+        using (var encoder = new ClapAudioEncoder(ClapTrainingOptions.DefaultModel))
             ModelExport.WriteAudioEncoder(encoder, ClapTrainingOptions.DefaultFrontEnd, Path.Combine(dir, SonicDiffusionModel.AudioEncoderFolder));
         using (var projector = new AudioProjector(projectorConfig))
             WritePart(Path.Combine(dir, SonicDiffusionModel.AudioProjectorFolder), projector.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), projectorConfig);

@@ -12,8 +12,26 @@ namespace SonicDiffusion.Cli.Commands;
 /// <summary>`sonic bench`: speed of the SD v1-size networks with random weights, against their FLOP counts.</summary>
 public static partial class BenchCommand
 {
-    /// <summary>fp32 AVX-512 FMA peak of this project's 2-core machine (torchsharp-probe.md), GFLOP/s.</summary>
-    public const double MachinePeakGflops = 509;
+    private static readonly Lazy<double> MeasuredPeak = new(() =>
+    {
+        double peak = CpuPeak.MeasureFloat32Gflops(torch.get_num_threads());
+        Console.WriteLine($"CPU: {CpuInfo.Current}; measured fp32 FMA peak on {torch.get_num_threads()} threads: {peak:0} GFLOP/s");
+        return peak;
+    });
+
+    /// <summary>The dtypes of a --dtypes list that this device can run; the others are reported as skipped with the reason.</summary>
+    private static IEnumerable<(string Name, ScalarType Dtype)> RunnableDtypes(string list, Device dev)
+    {
+        foreach (var name in Split(list))
+        {
+            var dtype = CommonOptions.ParseDtype(name);
+            string? reason = null;
+            try { TorchRuntime.CheckComputeDtype(dtype, dev); }
+            catch (SonicException e) { reason = e.Message; }
+            if (reason is null) yield return (name, dtype);
+            else Console.WriteLine($"skipped: {reason}");
+        }
+    }
 
     public static Command Create()
     {
@@ -24,6 +42,7 @@ public static partial class BenchCommand
         cmd.Subcommands.Add(Adapters());
         cmd.Subcommands.Add(Edit());
         cmd.Subcommands.Add(Generate());
+        cmd.Subcommands.Add(BenchStage2Command.Create());
         return cmd;
     }
 
@@ -52,9 +71,8 @@ public static partial class BenchCommand
             using var unet = new UNet2DConditionModel(new UNet2DConditionConfig());
             unet.eval();
             Console.WriteLine($"built {unet.parameters().Sum(p => p.numel()):N0} parameters in {sw.Elapsed.TotalSeconds:0.0} s");
-            foreach (var dtypeName in Split(pr.GetValue(dtypes)!))
+            foreach (var (dtypeName, dtype) in RunnableDtypes(pr.GetValue(dtypes)!, dev))
             {
-                var dtype = CommonOptions.ParseDtype(dtypeName);
                 unet.to(dtype).to(dev);
                 foreach (int b in Split(pr.GetValue(batch)!).Select(s => int.Parse(s, CultureInfo.InvariantCulture)))
                 {
@@ -89,9 +107,8 @@ public static partial class BenchCommand
             torch.manual_seed(0);
             using var vae = new AutoencoderKL(new AutoencoderKLConfig());
             vae.eval();
-            foreach (var dtypeName in Split(pr.GetValue(dtypes)!))
+            foreach (var (dtypeName, dtype) in RunnableDtypes(pr.GetValue(dtypes)!, dev))
             {
-                var dtype = CommonOptions.ParseDtype(dtypeName);
                 vae.to(dtype).to(dev);
                 foreach (int b in Split(pr.GetValue(batch)!).Select(s => int.Parse(s, CultureInfo.InvariantCulture)))
                 {
@@ -189,6 +206,7 @@ public static partial class BenchCommand
         {
             var dev = TorchRuntime.ParseDevice(pr.GetValue(device));
             var dtype = CommonOptions.ParseDtype(pr.GetValue(dtypeOpt)!);
+            TorchRuntime.CheckComputeDtype(dtype, dev);
             int side = pr.GetValue(latent), b = pr.GetValue(batch), n = pr.GetValue(repeat);
             Console.WriteLine(TorchRuntime.Describe());
             var cfg = new UNet2DConditionConfig();
@@ -262,6 +280,7 @@ public static partial class BenchCommand
         {
             var dev = TorchRuntime.ParseDevice(pr.GetValue(device));
             var dtype = CommonOptions.ParseDtype(pr.GetValue(dtypeOpt)!);
+            TorchRuntime.CheckComputeDtype(dtype, dev);
             int side = pr.GetValue(latent), n = pr.GetValue(repeat), total = pr.GetValue(steps);
             Console.WriteLine(TorchRuntime.Describe());
             torch.manual_seed(0);
@@ -302,6 +321,7 @@ public static partial class BenchCommand
     {
         double best = timing.Best;
         double achieved = gflop / (best / 1000);
-        Console.WriteLine($"{label}: best {best:0} ms, median {timing.Median:0} ms per pass; {achieved:0} GFLOP/s = {100 * achieved / MachinePeakGflops:0}% of the {MachinePeakGflops} GFLOP/s fp32 peak");
+        double peak = MeasuredPeak.Value;
+        Console.WriteLine($"{label}: best {best:0} ms, median {timing.Median:0} ms per pass; {achieved:0} GFLOP/s = {100 * achieved / peak:0}% of the measured {peak:0} GFLOP/s fp32 peak");
     }
 }

@@ -18,18 +18,20 @@ public static partial class TrainCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("train", "Train the mini world's models (resumable: --resume continues RUN_DIR from its last checkpoint)");
+        var cmd = new Command("train", "Train the mini world's models and SonicDiffusion stages 1-2 (resumable: --resume continues RUN_DIR from its last checkpoint)");
         cmd.Subcommands.Add(Vae());
         cmd.Subcommands.Add(Base());
         cmd.Subcommands.Add(Clap());
         cmd.Subcommands.Add(Classifier());
+        cmd.Subcommands.Add(StageTrainCommand.Stage1());
+        cmd.Subcommands.Add(StageTrainCommand.Stage2());
         return cmd;
     }
 
-    private sealed record Defaults(long Steps, int Batch, double Lr, long Warmup, double MinLrRatio, double? Ema, long CheckpointEvery);
+    internal sealed record Defaults(long Steps, int Batch, double Lr, long Warmup, double MinLrRatio, double? Ema, long CheckpointEvery);
 
     /// <summary>Options every trainer has.</summary>
-    private sealed class Common
+    internal sealed class Common
     {
         public readonly Option<string> Data = new("--data") { Description = "Dataset manifest (.jsonl or .csv)", Required = true };
         public readonly Option<string> Out = new("--out") { Description = "Run folder (config.json, metrics.jsonl, loss.png, checkpoints/, export)", Required = true };
@@ -125,10 +127,10 @@ public static partial class TrainCommand
         }
     }
 
-    private static void Log(string line) => Console.WriteLine(line);
+    internal static void Log(string line) => Console.WriteLine(line);
 
     /// <summary>Trains to the configured step count; true when it got there (false after Ctrl+C / SIGTERM, which checkpoint first).</summary>
-    private static bool RunTrainer(Trainer trainer, string what)
+    internal static bool RunTrainer(Trainer trainer, string what)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(CliContext.Cancellation);
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cts.Cancel(); });
@@ -141,7 +143,7 @@ public static partial class TrainCommand
         return !result.Cancelled;
     }
 
-    private static string FolderSize(string dir)
+    internal static string FolderSize(string dir)
     {
         long bytes = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
         return string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:0.00} MB");

@@ -76,9 +76,10 @@ public sealed class SonicDiffusionModel : IDisposable
 
             (encoder, origins[AudioEncoderFolder]) = sonic?.Clap is { } clap ? LoadClapCheckpoint(clap, Note) : LoadEncoderFolder(encoderDir!, Note);
             encoder.to(device);
+            var frontEndConfig = (sonic?.Clap is null ? FolderFrontEnd(encoderDir!) : null) ?? encoder.Config.FrontEnd();
             frontEnd = encoder.FrontEndLoaded
-                ? new ClapFrontEnd(encoder.Config.FrontEnd(), encoder.MelW, encoder.StftReal, encoder.StftImag)
-                : new ClapFrontEnd(encoder.Config.FrontEnd());
+                ? new ClapFrontEnd(frontEndConfig, encoder.MelW, encoder.StftReal, encoder.StftImag)
+                : new ClapFrontEnd(frontEndConfig);
 
             (projector, origins[AudioProjectorFolder]) = sonic?.Projector is { } proj ? LoadOfficialProjector(proj, Note) : LoadProjectorFolder(projectorDir!, Note);
             projector.to(device);
@@ -169,6 +170,15 @@ public sealed class SonicDiffusionModel : IDisposable
         {
             foreach (var t in weights.Values) t.Dispose();
         }
+    }
+
+    /// <summary>The "front_end" of an encoder folder's config.json (encoders trained with their own log-mel settings), or null.</summary>
+    private static ClapFrontEndConfig? FolderFrontEnd(string dir)
+    {
+        var cfgPath = Path.Combine(dir, ConfigFile);
+        if (!File.Exists(cfgPath)) return null;
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(cfgPath))?["front_end"];
+        return node is null ? null : ClapFrontEndConfig.FromJson(node.ToJsonString(), cfgPath + ": front_end");
     }
 
     private static (ClapAudioEncoder, string) LoadEncoderFolder(string dir, Action<string> note)

@@ -13,7 +13,7 @@ namespace SonicDiffusion.Pipelines;
 public sealed record ModelLoadOptions
 {
     public Device? Device { get; init; }
-    /// <summary>Compute dtype: Float32 (default) or BFloat16. Float16 is refused on the CPU.</summary>
+    /// <summary>Compute dtype: Float32 (default) or BFloat16 (on the CPU only where it has bf16 dot products). Float16 is refused on the CPU.</summary>
     public ScalarType Dtype { get; init; } = ScalarType.Float32;
     public bool AllowPartial { get; init; }
     public Action<string>? Log { get; init; }
@@ -58,8 +58,7 @@ public sealed class StableDiffusionComponents : IDisposable
     public static StableDiffusionComponents Load(string path, ModelLoadOptions? options = null)
     {
         options ??= new ModelLoadOptions();
-        if (options.Dtype == ScalarType.Float16 && (options.Device is null || options.Device.type == DeviceType.CPU))
-            throw new SonicException("float16 compute is not supported on the CPU (use float32 or bfloat16)");
+        TorchRuntime.CheckComputeDtype(options.Dtype, options.Device, "compute dtype");
         if (Directory.Exists(path)) return LoadFolder(Path.GetFullPath(path), options);
         if (File.Exists(path)) return LoadSingleFile(Path.GetFullPath(path), options);
         throw new SonicException($"{path}: model not found (give a diffusers folder or a single-file checkpoint)");

@@ -30,12 +30,14 @@ public sealed record ClapTrainingOptions
         ComputeFloat64 = false,
     };
 
-    /// <summary>Six ConvBlocks 8…128 wide, 128-d embedding and projection: 0.64 M parameters (1.3 MB as float16).</summary>
+    /// <summary>Six ConvBlocks 8…128 wide, 128-d embedding, 86-d projection: 0.63 M parameters (1.3 MB as float16).
+    /// 86 is what the official projector's conv stack (length a → ⌊(3a − 3)/4⌋ + 1) maps to the mini text width 64,
+    /// as real CLAP's 1024 maps to SD's 768.</summary>
     public static Cnn14Config DefaultModel => new()
     {
         ConvBlockWidths = [8, 16, 32, 64, 128, 128],
         OutEmb = 128,
-        DProj = 128,
+        DProj = 86,
         ClassesNum = 9,
         MelBins = 64,
         SampleRate = 44100,

@@ -1,0 +1,67 @@
+using SonicDiffusion.Core;
+using SonicDiffusion.Diagnostics;
+using TorchSharp;
+using Xunit;
+
+namespace SonicDiffusion.Tests;
+
+public class CpuDiagnosticsTests
+{
+    private const string ZenCpuinfo = """
+        processor	: 0
+        vendor_id	: AuthenticAMD
+        model name	: AMD EPYC
+        flags		: fpu sse sse2 fma avx avx2 bmi2
+        
+        processor	: 1
+        model name	: AMD EPYC
+        flags		: fpu sse sse2 fma avx avx2 bmi2
+        """;
+
+    private const string SapphireCpuinfo = """
+        processor	: 0
+        model name	: Intel(R) Xeon(R) Platinum 8480+
+        flags		: fpu fma avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile
+        """;
+
+    [Fact]
+    public void Parse_reads_model_name_and_first_flags_line()
+    {
+        var zen = CpuInfo.Parse(ZenCpuinfo, 2);
+        Assert.Equal("AMD EPYC", zen.ModelName);
+        Assert.Equal("AVX2", zen.VectorIsa);
+        Assert.False(zen.HasAvx512);
+        Assert.False(zen.HasBf16Compute);
+        Assert.Contains("bf16 dot products: no", zen.ToString());
+
+        var spr = CpuInfo.Parse(SapphireCpuinfo, 4);
+        Assert.True(spr.HasAvx512);
+        Assert.True(spr.HasBf16Compute);
+        Assert.Equal("AVX-512", spr.VectorIsa);
+    }
+
+    [Fact]
+    public void Float16_is_refused_on_cpu_and_bfloat16_only_with_bf16_hardware()
+    {
+        var e = Assert.Throws<SonicException>(() => TorchRuntime.CheckComputeDtype(torch.ScalarType.Float16, torch.CPU));
+        Assert.Contains("float16", e.Message);
+        TorchRuntime.CheckComputeDtype(torch.ScalarType.Float32, torch.CPU);
+        if (CpuInfo.Current.HasBf16Compute)
+            TorchRuntime.CheckComputeDtype(torch.ScalarType.BFloat16, torch.CPU);
+        else
+        {
+            var b = Assert.Throws<SonicException>(() => TorchRuntime.CheckComputeDtype(torch.ScalarType.BFloat16, torch.CPU));
+            Assert.Contains("bfloat16", b.Message);
+            Assert.Contains(CpuInfo.Current.ModelName, b.Message);
+            Assert.DoesNotContain('\n', b.Message);
+        }
+    }
+
+    [Fact]
+    public void Peak_measurement_is_positive_and_scales_with_lanes()
+    {
+        double one = CpuPeak.MeasureFloat32Gflops(1, TimeSpan.FromMilliseconds(30));
+        Assert.InRange(one, 0.5, 1000);
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuPeak.MeasureFloat32Gflops(0));
+    }
+}
