@@ -27,10 +27,17 @@ public static class EvaluationPlots
         if (withIntensity.Count > 0)
         {
             var plt = new ScottPlot.Plot();
+            var withReal = withIntensity.Where(s => s.RealMagnitude is not null).ToList();
+            if (withReal.Count > 0)
+            {
+                var real = plt.Add.ScatterPoints(withReal.Select(s => s.Intensity!.Value).ToArray(), withReal.Select(s => s.RealMagnitude!.Value).ToArray());
+                real.LegendText = main.RealIntensitySpearman is { } r ? $"paired real image (ρ = {r:0.000})" : "paired real image";
+                real.Color = ScottPlot.Colors.Gray.WithAlpha(0.6);
+            }
             var pts = plt.Add.ScatterPoints(withIntensity.Select(s => s.Intensity!.Value).ToArray(), withIntensity.Select(s => s.PredictedMagnitude).ToArray());
             pts.LegendText = main.IntensitySpearman is { } rho ? $"generated (Spearman ρ = {rho:0.000})" : "generated";
             plt.ShowLegend(ScottPlot.Alignment.UpperLeft);
-            plt.Title("Sound intensity → visual magnitude of the generated image");
+            plt.Title("Sound intensity → visual magnitude (classifier intensity head)");
             plt.XLabel("intensity of the sound (manifest)");
             plt.YLabel("visual magnitude (classifier's intensity head)");
             plt.Axes.SetLimits(-0.05, 1.05, -0.05, 1.05);
@@ -41,14 +48,13 @@ public static class EvaluationPlots
         {
             var plt = new ScottPlot.Plot();
             var labels = main.AicPerClass.Keys.ToArray();
-            plt.Add.Bars(main.AicPerClass.Values.ToArray());
-            plt.Axes.Bottom.SetTicks(Enumerable.Range(0, labels.Length).Select(i => (double)i).ToArray(), labels);
-            plt.Axes.Bottom.TickLabelStyle.Rotation = 30;
-            plt.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
-            plt.Axes.SetLimitsY(0, 1.05);
+            var bars = plt.Add.Bars(main.AicPerClass.Values.Reverse().ToArray());
+            bars.Horizontal = true;
+            plt.Axes.Left.SetTicks(Enumerable.Range(0, labels.Length).Select(i => (double)i).ToArray(), labels.Reverse().ToArray());
+            plt.Axes.SetLimitsX(0, 1.05);
             plt.Title($"AIC per class (overall {main.Aic:0.000})");
-            plt.YLabel("class agreement");
-            Save(plt, Path.Combine(dir, AicPerClassFile), height: 560);
+            plt.XLabel("class agreement");
+            Save(plt, Path.Combine(dir, AicPerClassFile));
             files.Add(AicPerClassFile);
         }
         return files;

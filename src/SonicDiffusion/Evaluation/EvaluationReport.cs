@@ -35,7 +35,7 @@ public sealed record SweepPoint(double Beta, double Guidance, SetMetrics Metrics
 public sealed record SkippedFigure(string Figure, string Reason);
 
 /// <summary>One generated sample of the main set.</summary>
-public sealed record SampleResult(string Audio, string Label, string Predicted, long Seed, double? Intensity, double PredictedMagnitude, double? Iis);
+public sealed record SampleResult(string Audio, string Label, string Predicted, long Seed, double? Intensity, double PredictedMagnitude, double? Iis, double? RealMagnitude);
 
 /// <summary>What <c>sonic eval</c> measured (report.json; <see cref="ToMarkdown"/> gives report.md).</summary>
 public sealed record EvaluationReport

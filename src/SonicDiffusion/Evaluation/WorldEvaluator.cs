@@ -83,8 +83,9 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
         var samples = main.Select((r, i) =>
         {
             var p = _generated[(r.Line, beta, Options.Guidance)];
-            double? iis = HasImage(r) ? Cosine(p.Features, RealPrediction(r).Features) : null;
-            return new SampleResult(r.Audio, r.Label, classifier.Config.Labels[p.Class], Options.Seed + i, r.Number("intensity"), p.Magnitude, iis);
+            var real = HasImage(r) ? RealPrediction(r) : null;
+            double? iis = real is null ? null : Cosine(p.Features, real.Features);
+            return new SampleResult(r.Audio, r.Label, classifier.Config.Labels[p.Class], Options.Seed + i, r.Number("intensity"), p.Magnitude, iis, real?.Magnitude);
         }).ToList();
         if (WriteGrid(main, beta, size, Path.Combine(outDir, SamplesFile))) files.Add(SamplesFile);
         files.AddRange(EvaluationPlots.Write(outDir, mainMetrics, betaSweep, guidanceSweep, samples, beta, Options.Guidance));
