@@ -118,6 +118,30 @@ public class EvaluationTests(SmallWorldFixture world) : IClassFixture<SmallWorld
     }
 
     [Fact]
+    public void TrainClassifierExportsScoresAndResumes()
+    {
+        using var tmp = new TempDir();
+        string config = tmp.File("classifier-options.json");
+        Core.ConfigJson.Write(config, WorldClassifierTests.TinyOptions);
+        string[] Args(int steps, params string[] extra) => ["train", "classifier", "--data", world.Summary.ManifestPath, "--out", tmp.File("run"),
+            "--cache", tmp.File("cache"), "--config", config, "--steps", steps.ToString(), "--batch", "9", "--checkpoint-every", "2", "--seed", "4", .. extra];
+        var (code, output, err) = CliTests.Sonic(Args(2));
+        Assert.True(code == 0, err);
+        Assert.Contains("held-out accuracy", output);
+        Assert.Contains("split 'test' (exported weights)", output);
+        (code, output, err) = CliTests.Sonic(Args(4, "--resume"));
+        Assert.True(code == 0, err);
+        Assert.Contains("resumed from step 2", output);
+        using var loaded = WorldClassifier.Load(tmp.File("run/classifier"));
+        Assert.Equal(9, loaded.Config.Labels.Length);
+        var scores = JsonNode.Parse(File.ReadAllText(tmp.File("run/scores.json")))!;
+        Assert.Equal(4, scores["steps"]!.GetValue<long>());
+        Assert.Equal(9, scores["count"]!.GetValue<int>());
+        Assert.Equal(8, scores["per_shift"]!.AsObject().Count);
+        Assert.Equal(2, File.ReadAllLines(tmp.File("run/validation.jsonl")).Length);
+    }
+
+    [Fact]
     public void BenchGenerateReportsLoadAndPerImageTimes()
     {
         using var tmp = new TempDir();
