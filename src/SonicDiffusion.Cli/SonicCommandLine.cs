@@ -22,6 +22,7 @@ public static class SonicCommandLine
         data.Subcommands.Add(DataCacheCommand.Create());
         root.Subcommands.Add(data);
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         return root;
     }
 

@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 namespace SonicDiffusion.Cli.Commands;
 
 /// <summary>`sonic bench`: speed of the SD v1-size networks with random weights, against their FLOP counts.</summary>
-public static class BenchCommand
+public static partial class BenchCommand
 {
     private static readonly Lazy<double> MeasuredPeak = new(() =>
     {
@@ -41,6 +41,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(AudioEncode());
         cmd.Subcommands.Add(Adapters());
         cmd.Subcommands.Add(Edit());
+        cmd.Subcommands.Add(Generate());
         cmd.Subcommands.Add(BenchStage2Command.Create());
         return cmd;
     }

@@ -139,11 +139,12 @@ public static class GenerateCommand
         return files;
     }
 
-    private static string ResolveModel(string? given)
+    /// <summary>--model, or the bundled default model when it is installed.</summary>
+    internal static string ResolveModel(string? given)
     {
         if (given != null) return given;
         foreach (var candidate in new[] { DefaultModel, Path.Combine(AppContext.BaseDirectory, DefaultModel) })
-            if (Directory.Exists(candidate)) return candidate;
+            if (SonicDiffusionModel.IsBundle(candidate)) return candidate;   // a folder holding only classifier/ is not installed yet
         throw new SonicException($"{DefaultModel}: the default model is not installed; give --model DIR (a SonicDiffusion bundle, or an SD v1 model together with --sonic for the official files)");
     }
 

@@ -14,7 +14,7 @@ namespace SonicDiffusion.Cli.Commands;
 /// (or reuses) its preprocessing cache, trains in RUN_DIR with the training engine and, once the step count is
 /// reached, exports the product folder (vae/, a diffusers model folder, audio_encoder/).
 /// </summary>
-public static class TrainCommand
+public static partial class TrainCommand
 {
     public static Command Create()
     {
@@ -22,6 +22,7 @@ public static class TrainCommand
         cmd.Subcommands.Add(Vae());
         cmd.Subcommands.Add(Base());
         cmd.Subcommands.Add(Clap());
+        cmd.Subcommands.Add(Classifier());
         cmd.Subcommands.Add(StageTrainCommand.Stage1());
         cmd.Subcommands.Add(StageTrainCommand.Stage2());
         return cmd;

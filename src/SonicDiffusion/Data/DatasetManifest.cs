@@ -92,23 +92,29 @@ public sealed class DatasetManifest
         var ext => throw new SonicException($"{path}: unknown manifest format '{ext}' (expected .jsonl or .csv)"),
     };
 
-    /// <summary>Reads a manifest; bad rows become <see cref="Issues"/>. Throws only when the file cannot be read at all.</summary>
-    public static DatasetManifest Read(string path)
+    /// <summary>
+    /// Reads a manifest; bad rows become <see cref="Issues"/>. Throws only when the file cannot be read at all.
+    /// <paramref name="required"/> (default <see cref="ManifestRow.RequiredColumns"/>) lists the columns a row must have;
+    /// the other standard columns may then be absent or empty and read as "" (e.g. an audio-only evaluation manifest
+    /// needs only audio and label).
+    /// </summary>
+    public static DatasetManifest Read(string path, IReadOnlyCollection<string>? required = null)
     {
         var format = FormatOf(path);
         if (!File.Exists(path)) throw new SonicException($"{path}: manifest not found");
         using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-        return Parse(reader, path, format);
+        return Parse(reader, path, format, required);
     }
 
     /// <summary>Parses manifest text; <paramref name="path"/> names the file in issues and anchors relative paths.</summary>
-    public static DatasetManifest Parse(TextReader reader, string path, ManifestFormat format)
+    public static DatasetManifest Parse(TextReader reader, string path, ManifestFormat format, IReadOnlyCollection<string>? required = null)
     {
+        required ??= ManifestRow.RequiredColumns;
         var rows = new List<ManifestRow>();
         var issues = new List<ManifestIssue>();
         var name = Path.GetFileName(path);
-        if (format == ManifestFormat.Jsonl) ParseJsonl(reader, name, rows, issues);
-        else ParseCsv(reader, name, rows, issues);
+        if (format == ManifestFormat.Jsonl) ParseJsonl(reader, name, rows, issues, required);
+        else ParseCsv(reader, name, rows, issues, required);
         return new DatasetManifest(path, rows, issues.OrderBy(i => i.Line).ToList());
     }
 
@@ -162,7 +168,7 @@ public sealed class DatasetManifest
         }
     }
 
-    private static void ParseJsonl(TextReader reader, string file, List<ManifestRow> rows, List<ManifestIssue> issues)
+    private static void ParseJsonl(TextReader reader, string file, List<ManifestRow> rows, List<ManifestIssue> issues, IReadOnlyCollection<string> required)
     {
         int lineNo = 0;
         for (string? line = reader.ReadLine(); line != null; line = reader.ReadLine())
@@ -201,7 +207,7 @@ public sealed class DatasetManifest
                 issues.Add(new(file, lineNo, $"invalid JSON object: {FirstSentence(e.Message)}"));
                 continue;
             }
-            AddRow(file, lineNo, fields, extra, problems, rows, issues);
+            AddRow(file, lineNo, fields, extra, problems, rows, issues, required);
         }
     }
 
@@ -236,17 +242,17 @@ public sealed class DatasetManifest
             ? "\"" + s.Replace("\"", "\"\"") + "\""
             : s;
 
-    private static void ParseCsv(TextReader reader, string file, List<ManifestRow> rows, List<ManifestIssue> issues)
+    private static void ParseCsv(TextReader reader, string file, List<ManifestRow> rows, List<ManifestIssue> issues, IReadOnlyCollection<string> required)
     {
         var records = ReadCsvRecords(reader, file, issues);
         if (records.Count == 0)
         {
-            issues.Add(new(file, 1, "empty CSV: expected a header row with columns " + string.Join(",", ManifestRow.RequiredColumns)));
+            issues.Add(new(file, 1, "empty CSV: expected a header row with columns " + string.Join(",", required)));
             return;
         }
         var (headerLine, header) = records[0];
         var names = header.Select(h => h.Trim()).ToList();
-        var missing = ManifestRow.RequiredColumns.Where(c => !names.Contains(c)).ToList();
+        var missing = required.Where(c => !names.Contains(c)).ToList();
         if (missing.Count > 0)
         {
             issues.Add(new(file, headerLine, $"header lacks column(s) {string.Join(", ", missing.Select(m => $"'{m}'"))}"));
@@ -273,7 +279,7 @@ public sealed class DatasetManifest
                 if (IsRequired(names[c])) fields[names[c]] = cells[c];
                 else if (cells[c].Length > 0) extra[names[c]] = JsonValue.Create(cells[c]);
             }
-            AddRow(file, line, fields, extra, [], rows, issues);
+            AddRow(file, line, fields, extra, [], rows, issues, required);
         }
     }
 
@@ -330,11 +336,16 @@ public sealed class DatasetManifest
     private static bool IsRequired(string key) => ManifestRow.RequiredColumns.Contains(key);
 
     private static void AddRow(string file, int line, Dictionary<string, string> fields, Dictionary<string, JsonNode?> extra,
-        List<string> problems, List<ManifestRow> rows, List<ManifestIssue> issues)
+        List<string> problems, List<ManifestRow> rows, List<ManifestIssue> issues, IReadOnlyCollection<string> required)
     {
         foreach (var col in ManifestRow.RequiredColumns)
         {
             if (problems.Any(p => p.Contains($"'{col}'"))) continue;
+            if (!required.Contains(col))
+            {
+                fields[col] = fields.TryGetValue(col, out var given) && !string.IsNullOrWhiteSpace(given) ? given : "";
+                continue;
+            }
             if (!fields.TryGetValue(col, out var value)) problems.Add($"missing field '{col}'");
             else if (string.IsNullOrWhiteSpace(value)) problems.Add($"field '{col}' is empty");
         }

@@ -1,0 +1,142 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using SonicDiffusion.Audio;
+using SonicDiffusion.Core;
+using SonicDiffusion.Data.World;
+using SonicDiffusion.Diagnostics;
+using SonicDiffusion.IO;
+using SonicDiffusion.Models;
+using SonicDiffusion.Pipelines;
+using SonicDiffusion.Text;
+using SonicDiffusion.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SonicDiffusion.Cli.Commands;
+
+public static partial class BenchCommand
+{
+    /// <summary>
+    /// <c>sonic bench generate</c>: model load time, then the time of one whole generation (audio encode + sampler +
+    /// VAE decode, embedding cache cleared before each run) after a warm-up, with the audio encode also timed alone.
+    /// </summary>
+    private static Command Generate()
+    {
+        var model = new Option<string?>("--model") { Description = $"SonicDiffusion model bundle (default {GenerateCommand.DefaultModel})" };
+        var steps = CommonOptions.Steps(25);
+        var size = new Option<int>("--size") { Description = "Image side", DefaultValueFactory = _ => 128 };
+        var repeat = new Option<int>("--repeat") { Description = "Timed generations (after one warm-up)", DefaultValueFactory = _ => 5 };
+        var guidance = CommonOptions.Guidance(7.5);
+        var scheduler = CommonOptions.Scheduler("pndm");
+        var audio = new Option<string?>("--audio") { Description = "Sound to generate from (default: a synthesised 5-s world sound)" };
+        var random = new Option<bool>("--random") { Description = "Instead of --model: a random-weight bundle of the mini sizes (docs/mini-training.md; same compute as the trained one)" };
+        var threads = new Option<int?>("--threads") { Description = "torch intra-op threads (default: libtorch's choice, one per core)" };
+        var device = CommonOptions.Device();
+        var cmd = new Command("generate", "Speed of the audio-to-image pipeline of a bundle: load time, then per-image generation time (warm-up + N timed runs, median)")
+        {
+            model, steps, size, repeat, guidance, scheduler, audio, random, threads, device,
+        };
+        cmd.SetAction(pr =>
+        {
+            int n = pr.GetValue(repeat), side = pr.GetValue(size);
+            if (n < 1) throw new SonicException($"--repeat {n}: must be at least 1");
+            if (side < 8 || side % 8 != 0) throw new SonicException($"--size {side}: must be a positive multiple of 8");
+            if (pr.GetValue(threads) is { } t)
+            {
+                if (t < 1) throw new SonicException($"--threads {t}: must be at least 1");
+                torch.set_num_threads(t);
+            }
+            if (pr.GetValue(random) && pr.GetValue(model) is not null) throw new SonicException("--random and --model: give one or the other");
+            string? randomDir = pr.GetValue(random) ? Path.Combine(Path.GetTempPath(), $"sonic-bench-mini-{Guid.NewGuid():N}") : null;
+            string modelPath = randomDir is null ? GenerateCommand.ResolveModel(pr.GetValue(model)) : WriteRandomMiniBundle(randomDir);
+            Console.WriteLine(TorchRuntime.Describe());
+            if (File.Exists("/proc/loadavg")) Console.WriteLine($"load average at start: {File.ReadAllText("/proc/loadavg").Trim()} ({Environment.ProcessorCount} cores)");
+            string? temp = null;
+            string sound = pr.GetValue(audio) ?? (temp = Path.Combine(Path.GetTempPath(), $"sonic-bench-{Guid.NewGuid():N}.wav"));
+            try
+            {
+                if (temp is not null)
+                {
+                    var scene = WorldGenerator.Plan(1, 3) with { DurationSeconds = 5 };
+                    WavWriter.WritePcm16(temp, WorldGenerator.Sound(scene), SoundSynth.SampleRate);
+                    Console.WriteLine($"sound: synthesised {scene.Info.Name}, 5 s");
+                }
+                else if (!File.Exists(sound)) throw new SonicException($"--audio {sound}: file not found");
+
+                var sw = Stopwatch.StartNew();
+                using var loaded = SonicDiffusionModel.Load(modelPath, null, new ModelLoadOptions { Device = TorchRuntime.ParseDevice(pr.GetValue(device)) });
+                double load = sw.Elapsed.TotalSeconds;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"model load: {load:0.00} s ({loaded.Source})"));
+
+                var pipeline = new AudioToImagePipeline(loaded);
+                var req = new AudioToImageRequest
+                {
+                    Audio = sound, Steps = pr.GetValue(steps), Guidance = pr.GetValue(guidance), Beta = loaded.Adapters.Config.Beta,
+                    BetaSites = loaded.Adapters.Config.BetaSites, Scheduler = pr.GetValue(scheduler)!, Width = side, Height = side, Seed = 0,
+                };
+                req.Validate();
+                void Once()
+                {
+                    pipeline.ClearCache();
+                    using var image = pipeline.Generate(req);
+                }
+                var whole = Timing.Measure(Once, 1, n, (i, ms) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  run {i + 1}: {ms / 1000:0.000} s")));
+                var encode = Timing.Measure(() => { pipeline.ClearCache(); pipeline.AudioEmbedding(sound).Dispose(); }, 1, n);
+                pipeline.ClearCache();
+                string mode = req.Guidance > 1 ? "guided (UNet batch 2)" : "unguided (UNet batch 1)";
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"per image ({side}×{side}, {req.Steps} {req.Scheduler} steps, {mode}): median {whole.Median / 1000:0.000} s, best {whole.Best / 1000:0.000} s over {n} runs after 1 warm-up"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  of which audio encode (read + log-mel + CLAP): median {encode.Median / 1000:0.000} s; sampler + decode ≈ {(whole.Median - encode.Median) / 1000:0.000} s"));
+                if (File.Exists("/proc/loadavg")) Console.WriteLine($"load average at end: {File.ReadAllText("/proc/loadavg").Trim()}");
+            }
+            finally
+            {
+                if (temp is not null) File.Delete(temp);
+                if (randomDir is not null) Directory.Delete(randomDir, true);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>
+    /// A bundle with random weights and the mini sizes: VAE, UNet and text encoder of the trainers' defaults, the CLAP
+    /// encoder and front end of <see cref="ClapTrainingOptions"/>, a 77-token projector from its embedding width to the
+    /// UNet's context width, and gated adapters at the official sites.
+    /// </summary>
+    private static string WriteRandomMiniBundle(string dir)
+    {
+        torch.manual_seed(0);
+        string vaeDir = dir + ".vae";
+        using (var vae = new AutoencoderKL(VaeTrainingOptions.DefaultModel)) ModelExport.WriteVae(vae, vaeDir, 1.0);
+        var unetConfig = BaseModelTrainingOptions.DefaultUnet;
+        using (var unet = new UNet2DConditionModel(unetConfig))
+        using (var text = new ClipTextModel(BaseModelTrainingOptions.DefaultText))
+            ModelExport.WriteStableDiffusion(dir, unet, text, vaeDir);
+        Directory.Delete(vaeDir, true);
+        SonicDiffusionModel.WriteModelIndex(dir);
+        var projectorConfig = new AudioProjectorConfig { AudioDim = ClapTrainingOptions.DefaultModel.DProj, ContextDim = unetConfig.CrossAttentionDim };
+        using (var encoder = new ClapAudioEncoder(ClapTrainingOptions.DefaultModel))
+            ModelExport.WriteAudioEncoder(encoder, ClapTrainingOptions.DefaultFrontEnd, Path.Combine(dir, SonicDiffusionModel.AudioEncoderFolder));
+        using (var projector = new AudioProjector(projectorConfig))
+            WritePart(Path.Combine(dir, SonicDiffusionModel.AudioProjectorFolder), projector.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), projectorConfig);
+        using (var unet = new UNet2DConditionModel(unetConfig))
+        {
+            var set = AudioAdapterSet.Install(unet, new AudioAdapterConfig());
+            WritePart(Path.Combine(dir, SonicDiffusionModel.AdaptersFolder), set.Parameters().Select(kv => (kv.Key, kv.Value)),
+                new AudioAdapterConfig { Sites = set.Sites.Select(s => s.Path).ToArray() });
+        }
+        return dir;
+    }
+
+    private static void WritePart<T>(string dir, IEnumerable<(string Name, Tensor Tensor)> tensors, T config)
+    {
+        Directory.CreateDirectory(dir);
+        var dict = tensors.ToDictionary(kv => kv.Name, kv => kv.Tensor.detach().to_type(ScalarType.Float16));
+        SafetensorsWriter.Write(Path.Combine(dir, SonicDiffusionModel.WeightsFile), dict);
+        foreach (var t in dict.Values) t.Dispose();
+        ConfigJson.Write(Path.Combine(dir, SonicDiffusionModel.ConfigFile), config);
+    }
+}

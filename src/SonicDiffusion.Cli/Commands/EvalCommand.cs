@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Globalization;
+using SonicDiffusion.Core;
+using SonicDiffusion.Evaluation;
+using SonicDiffusion.Pipelines;
+
+namespace SonicDiffusion.Cli.Commands;
+
+/// <summary><c>sonic eval</c>: generates images from held-out sounds and writes the quality report (see <see cref="WorldEvaluator"/>).</summary>
+public static class EvalCommand
+{
+    /// <summary>Where a bundle keeps its evaluation classifier.</summary>
+    public const string ClassifierFolder = "classifier";
+
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = $"SonicDiffusion model bundle (default {GenerateCommand.DefaultModel})" };
+        var data = new Option<string>("--data") { Description = "Manifest (.jsonl or .csv); audio + label required, image/intensity/split optional", Required = true };
+        var output = new Option<string>("--out") { Description = "Report folder (report.json, report.md, plots, samples.png)", Required = true };
+        var classifier = new Option<string?>("--classifier") { Description = $"Evaluation classifier folder (default: the bundle's {ClassifierFolder}/)" };
+        var count = new Option<int>("--count") { Description = "Held-out sounds at the main settings (stratified by class)", DefaultValueFactory = _ => 90 };
+        var sweepCount = new Option<int>("--sweep-count") { Description = "Sounds per sweep point (0 = no sweeps)", DefaultValueFactory = _ => 27 };
+        var steps = CommonOptions.Steps(25);
+        var seed = new Option<long>("--seed") { Description = "Seed of the first sample (sample k uses seed + k)", DefaultValueFactory = _ => 0 };
+        var guidance = CommonOptions.Guidance(7.5);
+        var beta = new Option<double?>("--beta") { Description = "β of the main set and the guidance sweep (default: the model's)" };
+        var betas = new Option<string>("--betas") { Description = "β sweep values", DefaultValueFactory = _ => "0,0.5,1,1.5" };
+        var guidances = new Option<string>("--guidances") { Description = "Guidance sweep values", DefaultValueFactory = _ => "1,2.5,5,7.5,10" };
+        var scheduler = CommonOptions.Scheduler("pndm");
+        var size = new Option<int?>("--size") { Description = "Image side (default: the model's native size)" };
+        var split = new Option<string>("--split") { Description = "Manifest split of the held-out sounds (a manifest without a split column uses all rows)", DefaultValueFactory = _ => "test" };
+        var threads = new Option<int?>("--threads") { Description = "torch intra-op threads (1 is much faster for the mini bundle on a busy machine; see docs/benchmarks.md)" };
+        var device = CommonOptions.Device();
+        var cmd = new Command("eval", "Measure a bundle on held-out sounds: AIC, IIS, FID-proxy (with real-vs-real baseline), intensity Spearman ρ, β and guidance sweeps; writes report.json/report.md/plots")
+        {
+            model, data, output, classifier, count, sweepCount, steps, seed, guidance, beta, betas, guidances, scheduler, size, split, threads, device,
+        };
+        cmd.SetAction(pr =>
+        {
+            var options = new EvaluationOptions
+            {
+                Count = pr.GetValue(count), SweepCount = pr.GetValue(sweepCount), Steps = pr.GetValue(steps), Seed = pr.GetValue(seed),
+                Guidance = pr.GetValue(guidance), Beta = pr.GetValue(beta), Scheduler = pr.GetValue(scheduler)!, Size = pr.GetValue(size),
+                Split = pr.GetValue(split)!,
+                Betas = EvaluationOptions.ParseList(pr.GetValue(betas)!, "--betas"),
+                Guidances = EvaluationOptions.ParseList(pr.GetValue(guidances)!, "--guidances"),
+            }.Validate();
+            if (pr.GetValue(threads) is { } t)
+            {
+                if (t < 1) throw new SonicException($"--threads {t}: must be at least 1");
+                TorchSharp.torch.set_num_threads(t);
+            }
+            var manifest = WorldEvaluator.ReadManifest(pr.GetValue(data)!);
+            string modelPath = GenerateCommand.ResolveModel(pr.GetValue(model));
+            string classifierPath = pr.GetValue(classifier) ?? Path.Combine(modelPath, ClassifierFolder);
+            if (!Directory.Exists(classifierPath))
+                throw new SonicException($"{classifierPath}: no evaluation classifier; give --classifier DIR (train one with: sonic train classifier)");
+            using var classifierModel = WorldClassifier.Load(classifierPath);
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            using var loaded = SonicDiffusionModel.Load(modelPath, null, new ModelLoadOptions
+            {
+                Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
+                Log = n => Console.Error.WriteLine("note: " + n),
+            });
+            Console.WriteLine($"loaded {loaded.Source} in {sw.Elapsed.TotalSeconds:0.0} s; classifier {classifierPath}");
+            var evaluator = new WorldEvaluator(loaded, classifierModel, options) { ClassifierSource = classifierPath };
+            string outDir = pr.GetValue(output)!;
+            var report = ConsoleProgress.Run(p => evaluator.Run(manifest, outDir, p, line => Console.Error.WriteLine("note: " + line), CliContext.Cancellation));
+            var m = report.Main;
+            string F(double? v) => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "—";
+            Console.WriteLine($"AIC {F(m.Aic)} · IIS {F(m.Iis)} · FID-proxy {F(m.Fid)} (real vs real {F(m.FidRealBaseline)}) · intensity ρ {F(m.IntensitySpearman)} · n = {m.Count}");
+            foreach (var s in report.Skipped) Console.WriteLine($"skipped {s.Figure}: {s.Reason}");
+            Console.WriteLine($"wrote {Path.Combine(outDir, WorldEvaluator.MarkdownFile)} and {report.Files.Count - 1} other file(s) in {report.ElapsedSeconds / 60:0.0} min");
+            return 0;
+        });
+        return cmd;
+    }
+}
