@@ -12,6 +12,19 @@ public static class CommonOptions
 
     public static Option<string> Dtype() => new("--dtype") { Description = "Compute dtype: float32 (default) or bfloat16", DefaultValueFactory = _ => "float32" };
 
+    public static Option<int?> TorchThreads() => new("--threads")
+    {
+        Description = "torch intra-op threads (default: one per core; 1 is much faster for small models on a busy machine, see docs/benchmarks.md)",
+    };
+
+    /// <summary>Sets libtorch's intra-op thread count when <paramref name="threads"/> is given.</summary>
+    public static void ApplyTorchThreads(int? threads)
+    {
+        if (threads is not { } t) return;
+        if (t < 1) throw new SonicException($"--threads {t}: must be at least 1");
+        TorchSharp.torch.set_num_threads(t);
+    }
+
     public static Option<long> Seed() => new("--seed") { Description = "Random seed (the same seed reproduces the same image)", DefaultValueFactory = _ => 42 };
 
     public static Option<int> Steps(int defaultValue) => new("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => defaultValue };

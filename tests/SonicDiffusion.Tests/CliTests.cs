@@ -52,6 +52,20 @@ public class CliTests
         Assert.Contains("evil_os_system.pt", line);
     }
 
+    [Theory]
+    [InlineData("generate", "--audio", "x.wav")]
+    [InlineData("txt2img", "--model", "m", "--prompt", "p")]
+    [InlineData("edit", "--image", "x.png", "--audio", "x.wav")]
+    public void TorchThreadsZeroIsOneErrorLine(params string[] args)
+    {
+        int before = TorchSharp.torch.get_num_threads();
+        var (code, _, err) = Sonic([.. args, "--threads", "0"]);
+        Assert.Equal(1, code);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal("error: --threads 0: must be at least 1", line.Trim());
+        Assert.Equal(before, TorchSharp.torch.get_num_threads());
+    }
+
     [Fact]
     public void TextToImageWritesPngWithParameters()
     {

@@ -31,7 +31,7 @@ public static partial class BenchCommand
         var scheduler = CommonOptions.Scheduler("pndm");
         var audio = new Option<string?>("--audio") { Description = "Sound to generate from (default: a synthesised 5-s world sound)" };
         var random = new Option<bool>("--random") { Description = "Instead of --model: a random-weight bundle of the mini sizes (docs/mini-training.md; same compute as the trained one)" };
-        var threads = new Option<int?>("--threads") { Description = "torch intra-op threads (default: libtorch's choice, one per core)" };
+        var threads = CommonOptions.TorchThreads();
         var device = CommonOptions.Device();
         var cmd = new Command("generate", "Speed of the audio-to-image pipeline of a bundle: load time, then per-image generation time (warm-up + N timed runs, median)")
         {
@@ -42,11 +42,7 @@ public static partial class BenchCommand
             int n = pr.GetValue(repeat), side = pr.GetValue(size);
             if (n < 1) throw new SonicException($"--repeat {n}: must be at least 1");
             if (side < 8 || side % 8 != 0) throw new SonicException($"--size {side}: must be a positive multiple of 8");
-            if (pr.GetValue(threads) is { } t)
-            {
-                if (t < 1) throw new SonicException($"--threads {t}: must be at least 1");
-                torch.set_num_threads(t);
-            }
+            CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
             if (pr.GetValue(random) && pr.GetValue(model) is not null) throw new SonicException("--random and --model: give one or the other");
             string? randomDir = pr.GetValue(random) ? Path.Combine(Path.GetTempPath(), $"sonic-bench-mini-{Guid.NewGuid():N}") : null;
             string modelPath = randomDir is null ? GenerateCommand.ResolveModel(pr.GetValue(model)) : WriteRandomMiniBundle(randomDir);

@@ -36,12 +36,14 @@ public static class EditCommand
         var noCache = new Option<bool>("--no-cache") { Description = "Invert again, and keep nothing on disk" };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
+        var threads = CommonOptions.TorchThreads();
         var cmd = new Command("edit", "Edit a photo with a sound (SonicDiffusion: DDIM inversion + Plug-and-Play feature injection)")
         {
-            image, audio, prompt, negative, feature, attn, guidance, steps, beta, seed, fit, model, sonic, output, sheet, cache, noCache, device, dtype,
+            image, audio, prompt, negative, feature, attn, guidance, steps, beta, seed, fit, model, sonic, output, sheet, cache, noCache, device, dtype, threads,
         };
         cmd.SetAction(pr =>
         {
+            CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
             var imageArg = pr.GetValue(image)!;
             var audioArg = pr.GetValue(audio);
             var fitMode = pr.GetValue(fit)!.Trim().ToLowerInvariant() switch

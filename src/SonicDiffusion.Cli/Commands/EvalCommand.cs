@@ -29,7 +29,7 @@ public static class EvalCommand
         var scheduler = CommonOptions.Scheduler("pndm");
         var size = new Option<int?>("--size") { Description = "Image side (default: the model's native size)" };
         var split = new Option<string>("--split") { Description = "Manifest split of the held-out sounds (a manifest without a split column uses all rows)", DefaultValueFactory = _ => "test" };
-        var threads = new Option<int?>("--threads") { Description = "torch intra-op threads (1 is much faster for the mini bundle on a busy machine; see docs/benchmarks.md)" };
+        var threads = CommonOptions.TorchThreads();
         var device = CommonOptions.Device();
         var cmd = new Command("eval", "Measure a bundle on held-out sounds: AIC, IIS, FID-proxy (with real-vs-real baseline), intensity Spearman ρ, β and guidance sweeps; writes report.json/report.md/plots")
         {
@@ -45,11 +45,7 @@ public static class EvalCommand
                 Betas = EvaluationOptions.ParseList(pr.GetValue(betas)!, "--betas"),
                 Guidances = EvaluationOptions.ParseList(pr.GetValue(guidances)!, "--guidances"),
             }.Validate();
-            if (pr.GetValue(threads) is { } t)
-            {
-                if (t < 1) throw new SonicException($"--threads {t}: must be at least 1");
-                TorchSharp.torch.set_num_threads(t);
-            }
+            CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
             var manifest = WorldEvaluator.ReadManifest(pr.GetValue(data)!);
             string modelPath = GenerateCommand.ResolveModel(pr.GetValue(model));
             string classifierPath = pr.GetValue(classifier) ?? Path.Combine(modelPath, ClassifierFolder);

@@ -36,12 +36,14 @@ public static class GenerateCommand
         var output = new Option<string?>("--out") { Description = "Output PNG for one sound, or folder (default: <sound name>.png, or sonic-out/ for a folder)" };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
+        var threads = CommonOptions.TorchThreads();
         var cmd = new Command("generate", "Generate an image from a sound (SonicDiffusion)")
         {
-            audio, prompt, negative, model, sonic, beta, betaSites, guidance, audioGuidance, steps, scheduler, seed, size, mix, gain, offset, output, device, dtype,
+            audio, prompt, negative, model, sonic, beta, betaSites, guidance, audioGuidance, steps, scheduler, seed, size, mix, gain, offset, output, device, dtype, threads,
         };
         cmd.SetAction(pr =>
         {
+            CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
             var audioPath = pr.GetValue(audio)!;
             if (pr.GetValue(beta) is not null && pr.GetValue(betaSites) is not null)
                 throw new SonicException("--beta and --beta-sites: give one or the other");

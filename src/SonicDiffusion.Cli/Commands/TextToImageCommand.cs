@@ -20,12 +20,14 @@ public static class TextToImageCommand
         var output = new Option<string>("--out") { Description = "Output PNG", DefaultValueFactory = _ => "out.png" };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
+        var threads = CommonOptions.TorchThreads();
         var cmd = new Command("txt2img", "Generate an image from a text prompt with a Stable Diffusion v1 model")
         {
-            model, prompt, negative, steps, guidance, seed, scheduler, size, output, device, dtype,
+            model, prompt, negative, steps, guidance, seed, scheduler, size, output, device, dtype, threads,
         };
         cmd.SetAction(pr =>
         {
+            CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
             var (w, h) = CommonOptions.ParseSize(pr.GetValue(size)!);
             var req = new TextToImageRequest
             {
