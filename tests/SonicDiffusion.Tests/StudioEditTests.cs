@@ -111,6 +111,20 @@ public class StudioEditTests(StudioTestModel studio) : IClassFixture<StudioTestM
     }
 
     [Fact]
+    public async Task TheOpenApiDocumentDescribesTheEditForm()
+    {
+        await using var app = await studio.StartTestServerAsync(studio.Options());
+        var client = app.GetTestClient();
+        var doc = await client.GetStringAsync("/openapi/v1.json");
+        var edit = JsonDocument.Parse(doc).RootElement.GetProperty("paths").GetProperty("/api/edit").GetProperty("post");
+        var text = edit.GetRawText();
+        foreach (var field in new[] { "image", "feature_injection", "attn_injection", "fit", "audio", "sample", "prompt", "steps" })
+            Assert.Contains($"\"{field}\"", doc);
+        Assert.Contains("Plug-and-Play", text);
+        foreach (var code in new[] { "202", "400", "413" }) Assert.True(edit.GetProperty("responses").TryGetProperty(code, out _), $"no {code} response");
+    }
+
+    [Fact]
     public async Task EditEventsComeInOrderInvertThenEdit()
     {
         await using var app = await studio.StartTestServerAsync(studio.Options());
