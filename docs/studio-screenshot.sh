@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retakes docs/studio.png: the browser test keeps a screenshot of the page after its generation, then Debian's
+# Retakes docs/studio.png: the browser test keeps a screenshot of the page after its generation and edit, then Debian's
 # python3 (PIL) shrinks it to 3/4 size and 256 colours. Needs /usr/bin/chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -23,7 +23,7 @@ public static class StudioApi
         });
 
         api.MapGet("/info", (IStudioEngine engine, StudioOptions o) => new StudioInfoView(engine.Info, SchedulerFactory.Names,
-                o.AudioUploadLimit, o.ImageUploadLimit, o.MaxSteps, o.MaxQueuedJobs, o.MaxStoredResults, o.PreviewEvery))
+                o.AudioUploadLimit, o.ImageUploadLimit, o.MaxImagePixels, o.MaxSteps, o.MaxQueuedJobs, o.MaxStoredResults, o.PreviewEvery))
             .WithSummary("The loaded model, the defaults of the controls and the limits");
 
         api.MapGet("/samples", (SampleLibrary samples) => samples.Samples
@@ -60,16 +60,19 @@ public static class StudioApi
 
         api.MapPost("/edit", async (HttpRequest req, IStudioEngine engine, StudioRequestReader reader, StudioJobQueue queue, CancellationToken ct) =>
             {
-                if (!engine.Info.CanEdit) throw new StudioHttpException(501, "editing not available in this build");
+                if (!engine.Info.CanEdit) throw new StudioHttpException(501, "editing is not available with this model");
                 var form = await StudioRequestReader.ReadFormAsync(req, ct);
-                var image = reader.ReadImage(form);
-                var (request, parameters) = reader.ReadGeneration(form, hasImage: true);
-                var job = queue.Enqueue(StudioJobKind.Edit, new StudioJobInput(request, image), parameters);
+                var (request, parameters) = reader.ReadEdit(form);
+                var job = queue.Enqueue(StudioJobKind.Edit, new StudioJobInput(request.Generation, request), parameters);
                 return Results.Accepted($"/api/jobs/{job.Id}", StudioJobView.Of(job));
             })
             .Accepts<EditForm>("multipart/form-data")
             .Produces<StudioJobView>(StatusCodes.Status202Accepted)
-            .WithSummary("Queue an edit of an image by a sound; 501 while no edit engine is loaded");
+            .Produces<StudioError>(StatusCodes.Status400BadRequest)
+            .Produces<StudioError>(StatusCodes.Status413PayloadTooLarge)
+            .WithSummary("Queue an edit of an image by a sound (DDIM inversion + Plug-and-Play injection, as sonic edit); returns the job")
+            .WithDescription("The edited image has the source's size. Without a sound, a prompt gives a text-only edit (a model without audio adapters needs the prompt). "
+                + "Events: step {step,total,phase} with phase 'invert' (0..N, or only N with detail 'cached') then 'edit' (0..N), previews {step,total,phase,image}, done.");
 
         api.MapGet("/jobs", (StudioJobQueue queue) =>
             {
@@ -122,7 +125,7 @@ public static class StudioApi
                 catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             })
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
-            .WithSummary("Server-sent events: queued {position}, started, step {step,total}, preview {step,total,image}, done {image_url,metadata}, error {message}, cancelled {message}");
+            .WithSummary("Server-sent events: queued {position}, started, step {step,total,phase}, preview {step,total,phase,image}, done {image_url,width,height,metadata}, error {message}, cancelled {message}");
     }
 
     private static StudioJob Find(StudioJobQueue queue, string id) =>
@@ -155,9 +158,15 @@ public class GenerateForm
     public string? Scheduler { get; set; }
 }
 
-/// <summary>multipart/form-data of POST /api/edit (for the OpenAPI document).</summary>
+/// <summary>multipart/form-data of POST /api/edit (for the OpenAPI document). Scheduler is ignored: edits use DDIM.</summary>
 public sealed class EditForm : GenerateForm
 {
-    /// <summary>The image to edit (PNG, JPEG, WebP…), at most 20 MiB.</summary>
+    /// <summary>The image to edit (PNG, JPEG, WebP, GIF, BMP, detected from the content), at most 20 MiB and 16 megapixels.</summary>
     public IFormFile? Image { get; set; }
+    /// <summary>Fraction of the steps with residual-feature injection, 0–1 (default 0.8, the official demo's).</summary>
+    public double? FeatureInjection { get; set; }
+    /// <summary>Fraction of the steps with self-attention q/k injection, 0–1 (default 0.8, the official demo's).</summary>
+    public double? AttnInjection { get; set; }
+    /// <summary>resize (default: shorter side to the model's size), crop (centre square) or pad.</summary>
+    public string? Fit { get; set; }
 }

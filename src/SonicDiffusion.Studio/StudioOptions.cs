@@ -21,6 +21,8 @@ public sealed record StudioOptions
     public string? Token { get; init; }
     public long AudioUploadLimit { get; init; } = 50L * 1024 * 1024;
     public long ImageUploadLimit { get; init; } = 20L * 1024 * 1024;
+    /// <summary>Largest image (width × height, read from its header) an edit accepts; 413 beyond.</summary>
+    public long MaxImagePixels { get; init; } = 16_000_000;
     /// <summary>Jobs waiting (not counting the running one) before new ones are refused with 429.</summary>
     public int MaxQueuedJobs { get; init; } = 16;
     /// <summary>Finished jobs kept with their images; the oldest is evicted beyond this.</summary>

@@ -62,20 +62,64 @@ public sealed class StudioRequestReader(StudioOptions options, SampleLibrary sam
         return null;
     }
 
-    /// <summary>The checked image bytes of an edit form ("image").</summary>
-    public byte[] ReadImage(IFormCollection form)
+    /// <summary>
+    /// The checked image bytes of an edit form ("image"): at most <see cref="StudioOptions.ImageUploadLimit"/> bytes (413),
+    /// a format recognised from the content, at most <see cref="StudioOptions.MaxImagePixels"/> pixels (413, read from
+    /// the header before any pixel is decoded), a size the edit geometry accepts, and pixels the CLI's decoder reads (400).
+    /// </summary>
+    public byte[] ReadImage(IFormCollection form, ImageFit fit = ImageFit.Resize)
     {
         var file = form.Files.GetFile("image") ?? throw new StudioHttpException(400, "an edit needs an image (form field 'image')");
         var bytes = ReadFile(file, options.ImageUploadLimit, "image upload");
+        var (width, height) = ImageTensor.Probe(bytes, "image upload");
+        if ((long)width * height > options.MaxImagePixels)
+            throw new StudioHttpException(413, $"image upload is {width}x{height} pixels, over the {options.MaxImagePixels / 1e6:0.#} megapixel limit");
+        EditGeometry.Plan(width, height, engine.Info.Width, fit, "image upload");
         using var decoded = ImageTensor.Decode(bytes, "image upload");
         return bytes;
     }
 
     public (StudioGenerateRequest Request, StudioJobParameters Parameters) ReadGeneration(IFormCollection form, bool hasImage)
     {
-        var info = engine.Info;
         var sound = ReadSound(form);
-        if (sound is null && info.UsesAudio) throw new StudioHttpException(400, "give a sound: an 'audio' file or a 'sample' id");
+        if (sound is null && engine.Info.UsesAudio) throw new StudioHttpException(400, "give a sound: an 'audio' file or a 'sample' id");
+        return ReadParameters(form, sound, hasImage, null);
+    }
+
+    /// <summary>
+    /// An edit form: the image (see <see cref="ReadImage"/>), the sound (optional with a prompt: text-only PnP; unused by a
+    /// model without audio, which needs the prompt), the shared parameters and the injection fractions. Edits sample with DDIM.
+    /// </summary>
+    public (StudioEditRequest Request, StudioJobParameters Parameters) ReadEdit(IFormCollection form)
+    {
+        var info = engine.Info;
+        var fitText = form["fit"].ToString().Trim().ToLowerInvariant();
+        var fit = fitText switch
+        {
+            "" or "resize" => ImageFit.Resize, "crop" => ImageFit.Crop, "pad" => ImageFit.Pad,
+            _ => throw new StudioHttpException(400, $"fit '{Clip(fitText, 40)}' is unknown (use resize, crop or pad)"),
+        };
+        var image = ReadImage(form, fit);
+        var sound = ReadSound(form);
+        bool useSound = info.UsesAudio && sound is not null;
+        if (!useSound && string.IsNullOrWhiteSpace(form["prompt"].ToString()))
+            throw new StudioHttpException(400, info.UsesAudio
+                ? "give a sound (an 'audio' file or a 'sample' id), or a prompt for a text-only edit"
+                : "this model has no audio adapters: give a prompt to edit with text (text-only PnP)");
+        var (generation, parameters) = ReadParameters(form, useSound ? sound : null, true, "ddim");
+        double feature = Number(form, "feature_injection", info.DefaultFeatureInjection, 0, 1);
+        double attn = Number(form, "attn_injection", info.DefaultAttnInjection, 0, 1);
+        var request = new StudioEditRequest
+        {
+            Image = image, Generation = generation, UseSound = useSound, FeatureInjection = feature, AttnInjection = attn, Fit = fit,
+        };
+        return (request, parameters with { FeatureInjection = feature, AttnInjection = attn, Fit = fit.ToString().ToLowerInvariant() });
+    }
+
+    private (StudioGenerateRequest Request, StudioJobParameters Parameters) ReadParameters(IFormCollection form, (AudioClip Clip, string Label)? sound,
+        bool hasImage, string? fixedScheduler)
+    {
+        var info = engine.Info;
         var (clip, label) = sound ?? (AudioClip.FromMono(new float[1], 44100), "none");
         var prompt = form["prompt"].ToString();
         var negative = form["negative_prompt"].ToString();
@@ -87,8 +131,8 @@ public sealed class StudioRequestReader(StudioOptions options, SampleLibrary sam
         var seedText = form["seed"].ToString().Trim();
         long seed = seedText.Length == 0 ? Random.Shared.NextInt64(0, 1L << 32) : (long)Number(form, "seed", 0, 0, (1L << 53) - 1, integer: true);
         var schedulerText = form["scheduler"].ToString().Trim();
-        var scheduler = schedulerText.Length == 0 ? info.DefaultScheduler
-            : SchedulerFactory.Canonical(schedulerText) ?? throw new StudioHttpException(400, $"scheduler '{Clip(schedulerText, 40)}' is unknown (use {string.Join(", ", SchedulerFactory.Names)})");
+        var scheduler = fixedScheduler ?? (schedulerText.Length == 0 ? info.DefaultScheduler
+            : SchedulerFactory.Canonical(schedulerText) ?? throw new StudioHttpException(400, $"scheduler '{Clip(schedulerText, 40)}' is unknown (use {string.Join(", ", SchedulerFactory.Names)})"));
         var request = new StudioGenerateRequest
         {
             Audio = clip, AudioLabel = label, Prompt = prompt, NegativePrompt = negative, Guidance = guidance, Beta = beta,

@@ -15,18 +15,18 @@ namespace SonicDiffusion.Tests;
 /// <summary>The studio API on the ASP.NET test server, with the tiny random SD model behind the real engine.</summary>
 public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestModel>
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
+    internal static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
 
     public sealed record Sse(long Id, string Type, JsonElement Data);
 
-    private static MultipartFormDataContent Form(params (string Key, string Value)[] fields)
+    internal static MultipartFormDataContent Form(params (string Key, string Value)[] fields)
     {
         var form = new MultipartFormDataContent();
         foreach (var (k, v) in fields) form.Add(new StringContent(v), k);
         return form;
     }
 
-    private static async Task<JsonElement> Json(HttpResponseMessage res) =>
+    internal static async Task<JsonElement> Json(HttpResponseMessage res) =>
         JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement.Clone();
 
     private static async Task<string> Submit(HttpClient client, params (string, string)[] fields)
@@ -38,7 +38,7 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
     }
 
     /// <summary>Reads a job's event stream to its end; <paramref name="onEvent"/> sees each event as it arrives.</summary>
-    private static async Task<List<Sse>> Events(HttpClient client, string id, Func<Sse, Task>? onEvent = null)
+    internal static async Task<List<Sse>> Events(HttpClient client, string id, Func<Sse, Task>? onEvent = null)
     {
         using var cts = new CancellationTokenSource(Patience);
         using var res = await client.GetAsync($"/api/jobs/{id}/events", HttpCompletionOption.ResponseHeadersRead, cts.Token);
@@ -64,7 +64,7 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
         return list;
     }
 
-    private static Dictionary<string, string> PngMeta(byte[] png)
+    internal static Dictionary<string, string> PngMeta(byte[] png)
     {
         using var tmp = new TempDir();
         File.WriteAllBytes(tmp.File("x.png"), png);
@@ -377,18 +377,6 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
     }
 
     [Fact]
-    public async Task EditAnswers501UntilAnEditEngineIsLoaded()
-    {
-        await using var app = await studio.StartTestServerAsync(studio.Options());
-        var client = app.GetTestClient();
-        var res = await client.PostAsync("/api/edit", Form(("sample", "raining")));
-        Assert.Equal(HttpStatusCode.NotImplemented, res.StatusCode);
-        Assert.Equal("editing not available in this build", (await Json(res)).GetProperty("error").GetString());
-        var info = await Json(await client.GetAsync("/api/info"));
-        Assert.False(info.GetProperty("model").GetProperty("can_edit").GetBoolean());
-    }
-
-    [Fact]
     public async Task ResultStoreIsBoundedOldestFirst()
     {
         await using var app = await studio.StartTestServerAsync(studio.Options(o => o with { MaxStoredResults = 2 }));
@@ -440,7 +428,7 @@ public class StudioApiTests(StudioTestModel studio) : IClassFixture<StudioTestMo
     }
 }
 
-/// <summary>The edit form's image checks (the endpoint answers 501 before reading while no edit engine is loaded).</summary>
+/// <summary>The edit form's image checks, on the reader itself (the HTTP answers are in <see cref="StudioEditTests"/>).</summary>
 public class StudioImageUploadTests(StudioTestModel studio) : IClassFixture<StudioTestModel>
 {
     private StudioRequestReader Reader() => new(studio.Options(), new SampleLibrary(null, 1), studio.Engine);

@@ -7,7 +7,7 @@ namespace SonicDiffusion.Tests;
 
 /// <summary>
 /// The page in a real browser: Playwright for .NET drives Debian's Chromium (no browser download) against the studio
-/// on Kestrel at a free loopback port. Set SONIC_STUDIO_SCREENSHOT=path.png to keep a screenshot of the page.
+/// on Kestrel at a free loopback port: generate from a sample, then edit a photo with it. Set SONIC_STUDIO_SCREENSHOT=path.png to keep a screenshot of the page.
 /// </summary>
 public class StudioBrowserTests(StudioTestModel studio, ITestOutputHelper output) : IClassFixture<StudioTestModel>
 {
@@ -18,7 +18,7 @@ public class StudioBrowserTests(StudioTestModel studio, ITestOutputHelper output
     ];
 
     [ChromiumFact]
-    public async Task ChooseASampleGenerateAndSeeTheImage()
+    public async Task ChooseASampleGenerateEditAndSeeTheImages()
     {
         await using var app = StudioHost.Build(studio.Options(o => o with { Urls = "http://127.0.0.1:0" }));
         await app.StartAsync();
@@ -59,14 +59,35 @@ public class StudioBrowserTests(StudioTestModel studio, ITestOutputHelper output
         await Assertions.Expect(page.Locator("#gallery li dd").Filter(new() { HasText = "sample raining" })).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#gallery li a[download]")).ToHaveAttributeAsync("download", new System.Text.RegularExpressions.Regex("seed11\\.png$"));
 
-        // Keyboard: the tabs follow the arrow keys, and the Edit tab tells why it cannot run here.
+        // Keyboard: the tabs follow the arrow keys; the Edit tab edits a photo with the chosen sound.
         await page.Locator("#tab-generate").FocusAsync();
         await page.Keyboard.PressAsync("ArrowRight");
         await Assertions.Expect(page.Locator("#tab-edit")).ToBeFocusedAsync();
         await Assertions.Expect(page.Locator("#tab-edit")).ToHaveAttributeAsync("aria-selected", "true");
-        await Assertions.Expect(page.Locator("#error")).ToContainTextAsync("Editing is not available in this build");
-        await page.Keyboard.PressAsync("ArrowLeft");
-        await Assertions.Expect(page.Locator("#panel-edit")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("#panel-edit")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#scheduler-field")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("#error")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("#feature-out")).ToHaveTextAsync("0.8");
+        await Assertions.Expect(page.Locator("#go")).ToHaveTextAsync("Edit image");
+
+        var photo = ImageEditPipelineTests.WriteSource(studio.Temp.File("browser-photo.png"), 80, 48);
+        await page.Locator("#edit-image").SetInputFilesAsync(photo);
+        await Assertions.Expect(page.Locator("#edit-source-preview")).ToBeVisibleAsync();
+        await page.Locator("#attn").FillAsync("0.6");
+        await page.Locator("#steps").FillAsync("4");
+        await page.Locator("#go").FocusAsync();
+        await page.Keyboard.PressAsync("Enter");
+        var edited = page.Locator("#gallery li.edit img.result");
+        await Assertions.Expect(edited).ToBeVisibleAsync(new() { Timeout = 120_000 });
+        await page.WaitForFunctionAsync("() => { const i = document.querySelector('#gallery li.edit img.result'); return i && i.complete && i.naturalWidth === 80 && i.naturalHeight === 48; }");
+        await Assertions.Expect(page.Locator("#progress-text")).ToContainTextAsync("Done");
+        await Assertions.Expect(page.Locator("#gallery li.edit img.source")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#edit-source-large")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#preview-caption")).ToContainTextAsync("Edited image (80×48)");
+        await Assertions.Expect(page.Locator("#gallery li.edit dd").Filter(new() { HasText = "0.6" })).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#gallery li.edit dd").Filter(new() { HasText = "80×48" })).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#gallery li.edit a[download]")).ToHaveAttributeAsync("download", new System.Text.RegularExpressions.Regex("^sonic-edit-"));
+        await Assertions.Expect(page.Locator("#gallery li")).ToHaveCountAsync(2);
 
         var shot = Environment.GetEnvironmentVariable("SONIC_STUDIO_SCREENSHOT");
         if (!string.IsNullOrEmpty(shot))
@@ -77,12 +98,21 @@ public class StudioBrowserTests(StudioTestModel studio, ITestOutputHelper output
             output.WriteLine($"screenshot: {shot}");
         }
 
+        await page.Locator("#tab-edit").FocusAsync();
+        await page.Keyboard.PressAsync("ArrowLeft");
+        await Assertions.Expect(page.Locator("#panel-edit")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("#scheduler-field")).ToBeVisibleAsync();
+
         // Phone width: one column, nothing wider than the screen.
         await page.SetViewportSizeAsync(390, 844);
-        var overflow = await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth - window.innerWidth");
-        var wide = await page.EvaluateAsync<string[]>(
-            "() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5).map(e => e.tagName + '#' + e.id + '.' + e.className)");
-        Assert.True(overflow <= 0, $"page is {overflow}px wider than a phone screen: {string.Join(", ", wide)}");
+        foreach (var tab in new[] { "#tab-generate", "#tab-edit" })
+        {
+            await page.Locator(tab).ClickAsync();
+            var overflow = await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth - window.innerWidth");
+            var wide = await page.EvaluateAsync<string[]>(
+                "() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5).map(e => e.tagName + '#' + e.id + '.' + e.className)");
+            Assert.True(overflow <= 0, $"{tab}: page is {overflow}px wider than a phone screen: {string.Join(", ", wide)}");
+        }
         if (!string.IsNullOrEmpty(shot)) await page.ScreenshotAsync(new() { Path = shot + ".phone.png", FullPage = true });
         Assert.Empty(consoleErrors);
     }

@@ -142,7 +142,7 @@ public static class EditCommand
                 }
                 return 0;
             });
-            pipeline.Audio.ClearCache();
+            pipeline.Audio?.ClearCache();
             Console.WriteLine($"wrote {written} edit{(written == 1 ? "" : "s")} to {(singleFile ? outArg : outDir)} ({sw.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s)");
             return failed == 0 ? 0 : 1;
         });

@@ -10,9 +10,11 @@ namespace SonicDiffusion.Studio.Engines;
 /// of the clean latent at that call, x̂₀ = (x_t − √(1−ᾱ_t)·ε̂) / √ᾱ_t (v- and sample-prediction handled too), and maps
 /// it to RGB with a fixed linear 4→3 projection that approximates the SD v1 VAE decoder on scaled latents (the widely
 /// used "latent RGB factors"), upscaled by nearest neighbour to at least 128 px. No VAE call: a preview costs a few
-/// small tensor ops. Colours are a rough likeness of what the decoder will draw, not the final image.
+/// small tensor ops. Colours are a rough likeness of what the decoder will draw, not the final image. With
+/// <c>showInput</c> it draws the latent the model is given instead (a DDIM inversion: the source dissolving into noise).
 /// </summary>
-public sealed class LatentPreview(NoiseSchedule schedule, string predictionType, int every, int totalCalls, Action<int, byte[]> emit)
+public sealed class LatentPreview(NoiseSchedule schedule, string predictionType, int every, int totalCalls, Action<int, byte[]> emit,
+    bool showInput = false)
 {
     // Rows: the four latent channels; columns: R, G, B. Output ≈ decoded pixels in [-1, 1].
     private static readonly float[] RgbFactors =
@@ -32,8 +34,12 @@ public sealed class LatentPreview(NoiseSchedule schedule, string predictionType,
         if (every > 0 && _calls % every == 0 && _calls < totalCalls)
         {
             using var scope = torch.NewDisposeScope();
-            using var x0 = PredictX0(x, output, schedule.AlphaCumprod(t), predictionType);
-            emit(_calls, EncodePng(x0));
+            if (showInput) emit(_calls, EncodePng(x));
+            else
+            {
+                using var x0 = PredictX0(x, output, schedule.AlphaCumprod(t), predictionType);
+                emit(_calls, EncodePng(x0));
+            }
         }
         return output;
     };

@@ -11,7 +11,8 @@ namespace SonicDiffusion.Studio.Engines;
 /// A SonicDiffusion model behind the studio: the real <see cref="AudioToImagePipeline"/> (official joint guidance, β
 /// at every adapter site; the model's per-site β while β stays at the model's default), its denoiser wrapped for
 /// previews. The pipeline reads sounds from files, so the decoded sound is written as a float WAV with a server-made
-/// name in a private folder and deleted after the job; nothing the client sent names a file.
+/// name in a private folder and deleted after the job; nothing the client sent names a file. Edits run the real
+/// <see cref="ImageEditPipeline"/> through a <see cref="StudioEditor"/> (inversions cached in the same private folder).
 /// </summary>
 public sealed class SonicStudioEngine : IStudioEngine
 {
@@ -20,18 +21,21 @@ public sealed class SonicStudioEngine : IStudioEngine
     private readonly AudioToImagePipeline _pipeline;
     private readonly string _scratch = Path.Combine(Path.GetTempPath(), "sonic-studio-" + Guid.NewGuid().ToString("N")[..12]);
 
-    public SonicStudioEngine(SonicDiffusionModel model, bool ownsModel = true)
+    /// <param name="maxCachedInversions">DDIM inversions of edited images kept on disk (0 = none)</param>
+    public SonicStudioEngine(SonicDiffusionModel model, bool ownsModel = true, int maxCachedInversions = 8)
     {
         _model = model;
         _ownsModel = ownsModel;
         _pipeline = new AudioToImagePipeline(model);
         int side = (model.Sd.Unet.Config.SampleSize ?? 64) * model.Sd.VaeScaleFactor;
+        var name = Path.GetFileName(model.Source.TrimEnd('/', '\\'));
+        Editor = new StudioEditor(_scratch, name, maxCachedInversions, cache => new ImageEditPipeline(model, cache));
         Info = new StudioModelInfo
         {
-            Name = Path.GetFileName(model.Source.TrimEnd('/', '\\')),
+            Name = name,
             Source = model.Source,
             UsesAudio = true,
-            CanEdit = false,
+            CanEdit = true,
             Width = side,
             Height = side,
             DefaultSteps = 25,
@@ -42,12 +46,11 @@ public sealed class SonicStudioEngine : IStudioEngine
     }
 
     public StudioModelInfo Info { get; }
+    public StudioEditor Editor { get; }
 
     public StudioImage Generate(StudioGenerateRequest request, IProgress<StudioProgress> progress, CancellationToken ct)
     {
-        Directory.CreateDirectory(_scratch);
-        var wav = Path.Combine(_scratch, Guid.NewGuid().ToString("N") + ".wav");
-        WavWriter.Write(wav, request.Audio, WavSampleFormat.Float32);
+        var wav = WriteSound(request.Audio);
         try
         {
             var cfg = _model.Adapters.Config;
@@ -87,8 +90,27 @@ public sealed class SonicStudioEngine : IStudioEngine
         }
     }
 
-    public StudioImage Edit(StudioEditRequest request, IProgress<StudioProgress> progress, CancellationToken ct) =>
-        throw new NotSupportedException("editing is not available in this build");
+    public StudioImage Edit(StudioEditRequest request, IProgress<StudioProgress> progress, CancellationToken ct)
+    {
+        var wav = request.UseSound ? WriteSound(request.Generation.Audio) : null;
+        try
+        {
+            return Editor.Edit(request, wav, progress, ct);
+        }
+        finally
+        {
+            if (wav is not null) File.Delete(wav);
+        }
+    }
+
+    /// <summary>The decoded sound as a float WAV under a server-made name in the private folder.</summary>
+    private string WriteSound(AudioClip clip)
+    {
+        Directory.CreateDirectory(_scratch);
+        var wav = Path.Combine(_scratch, Guid.NewGuid().ToString("N") + ".wav");
+        WavWriter.Write(wav, clip, WavSampleFormat.Float32);
+        return wav;
+    }
 
     public void Dispose()
     {

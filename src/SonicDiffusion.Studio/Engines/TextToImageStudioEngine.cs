@@ -10,37 +10,43 @@ namespace SonicDiffusion.Studio.Engines;
 /// encoder, seeded noise, <see cref="GuidedDenoiser"/> and the named sampler, in the same order as
 /// <see cref="TextToImagePipeline.GenerateLatents"/>, so a seed gives the image <c>sonic txt2img</c> gives), with the
 /// denoiser wrapped for previews. The sound is decoded and checked by the server but does not condition the image;
-/// <see cref="StudioModelInfo.UsesAudio"/> is false and every PNG says so.
+/// <see cref="StudioModelInfo.UsesAudio"/> is false and every PNG says so. Edits are text-only Plug-and-Play
+/// (<see cref="ImageEditPipeline"/> on the plain model): they need a prompt.
 /// </summary>
 public sealed class TextToImageStudioEngine : IStudioEngine
 {
     private readonly StableDiffusionComponents _model;
     private readonly bool _ownsModel;
     private readonly TextToImagePipeline _pipeline;
+    private readonly string _scratch = Path.Combine(Path.GetTempPath(), "sonic-studio-" + Guid.NewGuid().ToString("N")[..12]);
 
-    public TextToImageStudioEngine(StableDiffusionComponents model, bool ownsModel = true)
+    /// <param name="maxCachedInversions">DDIM inversions of edited images kept on disk (0 = none)</param>
+    public TextToImageStudioEngine(StableDiffusionComponents model, bool ownsModel = true, int maxCachedInversions = 8)
     {
         _model = model;
         _ownsModel = ownsModel;
         _pipeline = new TextToImagePipeline(model);
         int side = (model.Unet.Config.SampleSize ?? 64) * model.VaeScaleFactor;
+        var name = Path.GetFileName(model.Source.TrimEnd('/', '\\'));
+        Editor = new StudioEditor(_scratch, name, maxCachedInversions, cache => new ImageEditPipeline(model, cache));
         Info = new StudioModelInfo
         {
-            Name = Path.GetFileName(model.Source.TrimEnd('/', '\\')),
+            Name = name,
             Source = model.Source,
             UsesAudio = false,
-            CanEdit = false,
+            CanEdit = true,
             Width = side,
             Height = side,
             DefaultSteps = 25,
             DefaultGuidance = 7.5,
             DefaultBeta = 0,
             DefaultScheduler = "pndm",
-            Note = "This is a plain Stable Diffusion model: the sound is checked but does not steer the image. Load a SonicDiffusion bundle to generate from sound.",
+            Note = "This is a plain Stable Diffusion model: the sound is checked but does not steer the image. Load a SonicDiffusion bundle to generate from sound. Edits here are text-only: they need a prompt.",
         };
     }
 
     public StudioModelInfo Info { get; }
+    public StudioEditor Editor { get; }
 
     public StudioImage Generate(StudioGenerateRequest request, IProgress<StudioProgress> progress, CancellationToken ct)
     {
@@ -76,10 +82,12 @@ public sealed class TextToImageStudioEngine : IStudioEngine
     }
 
     public StudioImage Edit(StudioEditRequest request, IProgress<StudioProgress> progress, CancellationToken ct) =>
-        throw new NotSupportedException("editing is not available with a plain Stable Diffusion model");
+        Editor.Edit(request, null, progress, ct);
 
     public void Dispose()
     {
+        try { if (Directory.Exists(_scratch)) Directory.Delete(_scratch, true); }
+        catch (IOException) { }
         if (_ownsModel) _model.Dispose();
     }
 }

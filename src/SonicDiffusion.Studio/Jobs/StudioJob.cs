@@ -37,6 +37,8 @@ public sealed class StudioJob
     public int Position { get; private set; }
     public int Step { get; private set; }
     public int Total { get; private set; }
+    /// <summary>The phase of the last step: "denoise" (generation), "invert" or "edit"; null before the first step.</summary>
+    public string? Phase { get; private set; }
     public StudioImage? Result { get; private set; }
     public string? Error { get; private set; }
     public bool IsFinished => State is StudioJobState.Done or StudioJobState.Failed or StudioJobState.Cancelled;
@@ -71,12 +73,14 @@ public sealed class StudioJob
         {
             if (p.PreviewPng is { } png)
             {
-                Publish("preview", new { step = p.Step, total = p.Total, image = "data:image/png;base64," + Convert.ToBase64String(png) });
+                Publish("preview", new { step = p.Step, total = p.Total, phase = p.Phase, image = "data:image/png;base64," + Convert.ToBase64String(png) });
                 return;
             }
             Step = p.Step;
             Total = p.Total;
-            Publish("step", new { step = p.Step, total = p.Total });
+            Phase = p.Phase;
+            if (p.Detail is { } detail) Publish("step", new { step = p.Step, total = p.Total, phase = p.Phase, detail });
+            else Publish("step", new { step = p.Step, total = p.Total, phase = p.Phase });
         }
     }
 

@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SonicDiffusion.Core;
-using SonicDiffusion.Imaging;
 using SonicDiffusion.Studio.Engines;
 
 namespace SonicDiffusion.Studio.Jobs;
@@ -161,10 +160,7 @@ public sealed class StudioJobQueue : IHostedService, IDisposable
             var generation = input.Generation with { PreviewEvery = _options.PreviewEvery };
             StudioImage result;
             if (job.Kind == StudioJobKind.Edit)
-            {
-                using var image = ImageTensor.Decode(input.ImageBytes!, "image upload");
-                result = _engine.Edit(new StudioEditRequest { Image = image, Generation = generation }, progress, ct);
-            }
+                result = _engine.Edit(input.Edit! with { Generation = generation }, progress, ct);
             else result = _engine.Generate(generation, progress, ct);
             if (ct.IsCancellationRequested) job.MarkCancelled("cancelled");
             else job.Complete(result);

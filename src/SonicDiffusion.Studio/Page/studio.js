@@ -9,6 +9,7 @@ const state = {
   sound: null,        // { sampleId } or { blob, name }
   mode: 'generate',
   editImage: null,    // File
+  sources: {},        // job id → object URL of the image an edit started from
   job: null,          // id of the followed job
   follow: null,       // AbortController of its event stream
   soundUrl: null,
@@ -65,6 +66,8 @@ async function init() {
   setSlider('beta', m.default_beta);
   $('steps').max = String(Math.min(state.info.max_steps, 150));
   setSlider('steps', m.default_steps);
+  setSlider('feature', m.default_feature_injection);
+  setSlider('attn', m.default_attn_injection);
   const sched = $('scheduler');
   sched.replaceChildren(...state.info.schedulers.map((s) => new Option(s, s, s === m.default_scheduler, s === m.default_scheduler)));
   rollSeed();
@@ -97,7 +100,7 @@ function rollSeed() {
 // ---------------------------------------------------------------- controls
 
 function wireControls() {
-  for (const id of ['guidance', 'beta', 'steps']) {
+  for (const id of ['guidance', 'beta', 'steps', 'feature', 'attn']) {
     $(id).addEventListener('input', () => { $(id + '-out').textContent = $(id).value; });
   }
   $('dice').addEventListener('click', rollSeed);
@@ -135,8 +138,10 @@ function selectTab(index, focus) {
   $('panel-generate').hidden = index === 1;
   $('panel-edit').hidden = index !== 1;
   $('go').textContent = state.mode === 'edit' ? 'Edit image' : 'Generate';
+  $('scheduler-field').hidden = state.mode === 'edit';
+  $('edit-source-figure').hidden = state.mode !== 'edit' || !state.editImage;
   if (state.mode === 'edit' && state.info && !state.info.model.can_edit) {
-    showError('Editing is not available in this build (the server answers 501 until an edit engine is loaded).');
+    showError('Editing is not available with this model.');
   } else {
     showError('');
   }
@@ -163,13 +168,21 @@ async function onUpload() {
 
 function onEditImage() {
   const file = $('edit-image').files[0];
-  state.editImage = file || null;
+  showError('');
+  if (file && state.info && file.size > state.info.image_upload_limit) {
+    showError(`This image is ${(file.size / 2 ** 20).toFixed(1)} MiB; the limit is ${(state.info.image_upload_limit / 2 ** 20).toFixed(0)} MiB.`);
+    $('edit-image').value = '';
+    state.editImage = null;
+  } else {
+    state.editImage = file || null;
+  }
+  const url = state.editImage ? URL.createObjectURL(state.editImage) : '';
   for (const id of ['edit-source-preview', 'edit-source-large']) {
     const img = $(id);
-    if (file) img.src = URL.createObjectURL(file);
-    img.hidden = !file;
+    img.src = url;
+    img.hidden = !state.editImage;
   }
-  $('edit-source-figure').hidden = !file;
+  $('edit-source-figure').hidden = !state.editImage;
 }
 
 function setPlayer(blob) {
@@ -298,19 +311,44 @@ function encodeWav(buffer) {
 async function start() {
   showError('');
   const edit = state.mode === 'edit';
-  if (state.info?.model.uses_audio && !state.sound) throw new Error('Choose a sound first: a sample, a file or a recording.');
-  if (edit && !state.editImage) throw new Error('Choose an image to edit first.');
+  const usesAudio = state.info?.model.uses_audio;
+  const prompt = $('prompt').value.trim();
+  if (edit) {
+    if (!state.editImage) throw new Error('Choose an image to edit first.');
+    if (!usesAudio && !prompt) throw new Error('This model has no audio adapters: write a prompt to edit with text.');
+    if (usesAudio && !state.sound && !prompt) throw new Error('Choose a sound (or write a prompt for a text-only edit).');
+  } else if (usesAudio && !state.sound) {
+    throw new Error('Choose a sound first: a sample, a file or a recording.');
+  }
   const fd = soundForm();
-  if (edit) fd.append('image', state.editImage, 'image');
+  if (edit) {
+    fd.append('image', state.editImage, 'image');
+    fd.append('feature_injection', $('feature').value);
+    fd.append('attn_injection', $('attn').value);
+    fd.append('fit', $('fit').value);
+  } else {
+    fd.append('scheduler', $('scheduler').value);
+  }
   fd.append('prompt', $('prompt').value);
   fd.append('guidance', $('guidance').value);
   fd.append('beta', $('beta').value);
   fd.append('steps', $('steps').value);
   fd.append('seed', $('seed').value);
-  fd.append('scheduler', $('scheduler').value);
   $('go').disabled = true;
+  const source = edit ? URL.createObjectURL(state.editImage) : null;
   const job = await apiJson(edit ? '/api/edit' : '/api/generate', { method: 'POST', body: fd });
+  if (source) state.sources[job.id] = source;
   await follow(job);
+}
+
+const PHASES = { invert: 'Inverting the image', edit: 'Editing', denoise: 'Step' };
+
+/** Overall progress 0..1: an edit is its inversion (first half) then its edit (second half). */
+function overall(data) {
+  const f = data.total ? data.step / data.total : 0;
+  if (data.phase === 'invert') return f / 2;
+  if (data.phase === 'edit') return 0.5 + f / 2;
+  return f;
 }
 
 async function follow(job) {
@@ -321,6 +359,9 @@ async function follow(job) {
   $('preview').hidden = true;
   $('preview-caption').textContent = '';
   $('progress-text').textContent = 'Queued.';
+  const source = state.sources[job.id];
+  $('edit-source-figure').hidden = !source;
+  if (source) $('edit-source-large').src = source;
   const res = await api(`/api/jobs/${job.id}/events`, { signal: state.follow.signal });
   if (!res.ok || !res.body) throw new Error(`event stream failed (HTTP ${res.status})`);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -359,23 +400,27 @@ async function onEvent(job, type, data) {
       text.textContent = 'Started.';
       break;
     case 'step':
-      $('progress').value = data.total ? data.step / data.total : 0;
-      text.textContent = `Step ${data.step} of ${data.total}`;
+      $('progress').value = overall(data);
+      if (data.detail === 'cached') text.textContent = 'Inverting the image: loaded from the cache.';
+      else if (data.phase === 'invert' || data.phase === 'edit') text.textContent = `${PHASES[data.phase]}: step ${data.step} of ${data.total}`;
+      else text.textContent = `Step ${data.step} of ${data.total}`;
       break;
-    case 'preview':
+    case 'preview': {
+      const what = data.phase === 'invert' ? 'Inversion preview' : data.phase === 'edit' ? 'Edit preview' : 'Preview';
       $('preview').src = data.image;
-      $('preview').alt = `Preview after step ${data.step} of ${data.total}`;
+      $('preview').alt = `${what} after step ${data.step} of ${data.total}`;
       $('preview').hidden = false;
-      $('preview-caption').textContent = `Preview, step ${data.step}/${data.total} (approximate colours)`;
+      $('preview-caption').textContent = `${what}, step ${data.step}/${data.total} (approximate colours)`;
       break;
+    }
     case 'done': {
       $('progress').value = 1;
       text.textContent = `Done in ${data.seconds} s.`;
       const url = await addToGallery(job.id, job.parameters, data.metadata || {}, job.kind);
       $('preview').src = url;
-      $('preview').alt = 'The finished image';
+      $('preview').alt = job.kind === 'edit' ? 'The edited image' : 'The finished image';
       $('preview').hidden = false;
-      $('preview-caption').textContent = 'Finished image';
+      $('preview-caption').textContent = job.kind === 'edit' ? `Edited image (${data.width}×${data.height})` : 'Finished image';
       break;
     }
     case 'error':
@@ -409,15 +454,19 @@ async function addToGallery(id, params, meta, kind) {
   if (!res.ok) return '';
   const url = URL.createObjectURL(await res.blob());
   const li = document.createElement('li');
+  li.className = kind === 'edit' ? 'edit' : 'generate';
   const img = new Image();
+  img.className = 'result';
   img.src = url;
   img.alt = `${kind === 'edit' ? 'Edited' : 'Generated'} image, seed ${params.seed}${params.prompt ? `, prompt “${params.prompt}”` : ''}`;
-  if (kind === 'edit' && state.editImage) {
+  const source = state.sources[id];
+  if (kind === 'edit' && source) {
     const pair = document.createElement('div');
     pair.className = 'pair';
     const src = new Image();
-    src.src = URL.createObjectURL(state.editImage);
-    src.alt = 'Source image';
+    src.className = 'source';
+    src.src = source;
+    src.alt = 'Source image of this edit';
     pair.append(src, img);
     li.append(pair);
   } else {
@@ -425,22 +474,26 @@ async function addToGallery(id, params, meta, kind) {
   }
   const dl = document.createElement('dl');
   const rows = [
+    ['mode', kind === 'edit' ? (meta.edit_mode === 'pnp-text' ? 'edit (text only)' : 'edit') : 'generate'],
     ['sound', params.audio], ['prompt', params.prompt || '—'], ['guidance', params.guidance], ['β', params.beta],
-    ['steps', params.steps], ['seed', params.seed], ['sampler', params.scheduler], ['size', meta.size || ''],
+    ['steps', params.steps], ['seed', params.seed], ['sampler', params.scheduler],
   ];
-  for (const [k, v] of rows) {
+  if (kind === 'edit') rows.push(['feature inj.', params.feature_injection], ['attention inj.', params.attn_injection], ['fit', params.fit]);
+  const size = document.createElement('dd');
+  for (const [k, v] of rows.concat([['size', '']])) {
     const dt = document.createElement('dt');
     dt.textContent = k;
-    const dd = document.createElement('dd');
+    const dd = k === 'size' ? size : document.createElement('dd');
     dd.textContent = String(v);
     dl.append(dt, dd);
   }
+  img.addEventListener('load', () => { size.textContent = `${img.naturalWidth}×${img.naturalHeight}`; }, { once: true });
   li.append(dl);
   const links = document.createElement('div');
   links.className = 'links';
   const a = document.createElement('a');
   a.href = url;
-  a.download = `sonic-${id.slice(0, 8)}-seed${params.seed}.png`;
+  a.download = `sonic-${kind === 'edit' ? 'edit-' : ''}${id.slice(0, 8)}-seed${params.seed}.png`;
   a.textContent = 'Download PNG';
   const reuse = document.createElement('button');
   reuse.type = 'button';

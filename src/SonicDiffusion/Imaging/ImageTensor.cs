@@ -65,6 +65,20 @@ public static class ImageTensor
         return Decode(codec, name);
     }
 
+    /// <summary>
+    /// The displayed size (EXIF orientation applied) of encoded image bytes, read from the header without decoding the
+    /// pixels; the same detection and messages as <see cref="Decode(byte[], string)"/>.
+    /// </summary>
+    public static (int Width, int Height) Probe(byte[] data, string name)
+    {
+        if (data.Length == 0) throw new SonicException($"{name}: image file is empty");
+        using var sk = SKData.CreateCopy(data);
+        using var codec = SKCodec.Create(sk) ?? throw new SonicException($"{name}: not a readable image (unknown or corrupt format)");
+        var info = codec.Info;
+        bool swap = codec.EncodedOrigin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        return swap ? (info.Height, info.Width) : (info.Width, info.Height);
+    }
+
     private static Tensor Decode(SKCodec codec, string path)
     {
         var info = codec.Info;

@@ -25,22 +25,43 @@ public sealed record EditSource(string Path, Tensor Image, EditGeometry Geometry
 /// copies the source branch's features into the other two during the first fractions of the steps; the hooks are removed
 /// when the edit ends, whatever happens.</para>
 /// </summary>
-public sealed class ImageEditPipeline(SonicDiffusionModel model, InversionCache? cache = null)
+public sealed class ImageEditPipeline
 {
-    private readonly TextToImagePipeline _text = new(model.Sd);
+    private readonly TextToImagePipeline _text;
     private string? _modelHash;
 
-    public SonicDiffusionModel Model { get; } = model;
-    public InversionCache? Cache { get; } = cache;
-    /// <summary>Audio encoding (with its embedding cache), shared with generation.</summary>
-    public AudioToImagePipeline Audio { get; } = new(model);
-    /// <summary>Whether the last <see cref="Invert(EditSource, int, IProgress{ProgressInfo}?, CancellationToken)"/> came from the cache.</summary>
+    public ImageEditPipeline(SonicDiffusionModel model, InversionCache? cache = null) : this(model.Sd, cache)
+    {
+        Model = model;
+        Audio = new AudioToImagePipeline(model);
+    }
+
+    /// <summary>A plain Stable Diffusion v1 model: text-only PnP (requests without <see cref="ImageEditRequest.Audio"/>).</summary>
+    public ImageEditPipeline(StableDiffusionComponents sd, InversionCache? cache = null)
+    {
+        Sd = sd;
+        Cache = cache;
+        _text = new TextToImagePipeline(sd);
+    }
+
+    public StableDiffusionComponents Sd { get; }
+    /// <summary>The SonicDiffusion model; null for a plain Stable Diffusion model (text-only PnP).</summary>
+    public SonicDiffusionModel? Model { get; }
+    public InversionCache? Cache { get; }
+    /// <summary>Audio encoding (with its embedding cache), shared with generation; null without a SonicDiffusion model.</summary>
+    public AudioToImagePipeline? Audio { get; }
+    /// <summary>Whether the last <see cref="Invert(EditSource, int, IProgress{ProgressInfo}?, CancellationToken, Func{DenoiseFn, DenoiseFn}?)"/> came from the cache.</summary>
     public bool LastInversionCached { get; private set; }
+    /// <summary>The cache key of the last inversion (null without a cache).</summary>
+    public string? LastInversionKey { get; private set; }
+
+    /// <summary>Where the model was loaded from.</summary>
+    public string Source => Model?.Source ?? Sd.Source;
 
     /// <summary>Native image side of the model (UNet sample size × VAE factor; 512 for SD v1).</summary>
-    public int NativeSize => (Model.Sd.Unet.Config.SampleSize ?? 64) * Model.Sd.VaeScaleFactor;
+    public int NativeSize => (Sd.Unet.Config.SampleSize ?? 64) * Sd.VaeScaleFactor;
 
-    public DdimScheduler Scheduler() => new(Model.Sd.Scheduler);
+    public DdimScheduler Scheduler() => new(Sd.Scheduler);
 
     /// <summary>Loads (EXIF orientation applied, alpha over white) and plans the geometry of a source image.</summary>
     public EditSource Prepare(string path, ImageFit fit)
@@ -63,24 +84,31 @@ public sealed class ImageEditPipeline(SonicDiffusionModel model, InversionCache?
     {
         using var mode = torch.inference_mode();
         using var input = source.Geometry.ToInput(source.Image);
-        return Model.Sd.EncodeImage(input);
+        return Sd.EncodeImage(input);
     }
 
-    /// <summary>DDIM inversion of a latent with CLIP(""): steps + 1 latents, index k after k steps (caller owns them).</summary>
-    public IReadOnlyList<Tensor> InvertLatent(Tensor latent, int steps, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
+    /// <summary>
+    /// DDIM inversion of a latent with CLIP(""): steps + 1 latents, index k after k steps (caller owns them).
+    /// <paramref name="wrapDenoiser"/>, when given, wraps the UNet call the inversion makes (it must return the inner
+    /// result unchanged; the studio uses it for step previews).
+    /// </summary>
+    public IReadOnlyList<Tensor> InvertLatent(Tensor latent, int steps, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default,
+        Func<DenoiseFn, DenoiseFn>? wrapDenoiser = null)
     {
         using var mode = torch.inference_mode();
         var text = EmptyText();
-        var unet = Model.Sd.Unet;
+        var unet = Sd.Unet;
         var scheduler = Scheduler();
         progress?.Report(new ProgressInfo("invert", 0, steps));
         try
         {
-            return scheduler.Invert(latent.to_type(Model.Sd.Dtype), steps, (x, t) =>
+            DenoiseFn denoise = (x, t) =>
             {
                 using var ts = torch.full(new long[] { 1 }, t, dtype: ScalarType.Int64, device: x.device);
                 return unet.Forward(x, ts, text, new UNetCallContext());
-            }, (i, n, t, _) => progress?.Report(new ProgressInfo("invert", i + 1, n, $"t={t}")), ct);
+            };
+            if (wrapDenoiser is not null) denoise = wrapDenoiser(denoise);
+            return scheduler.Invert(latent.to_type(Sd.Dtype), steps, denoise, (i, n, t, _) => progress?.Report(new ProgressInfo("invert", i + 1, n, $"t={t}")), ct);
         }
         finally
         {
@@ -89,15 +117,18 @@ public sealed class ImageEditPipeline(SonicDiffusionModel model, InversionCache?
     }
 
     /// <summary>The inversion chain of a source (from the cache when present; saved there otherwise).</summary>
-    public IReadOnlyList<Tensor> Invert(EditSource source, int steps, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
+    public IReadOnlyList<Tensor> Invert(EditSource source, int steps, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default,
+        Func<DenoiseFn, DenoiseFn>? wrapDenoiser = null)
     {
         string? key = null;
         LastInversionCached = false;
+        LastInversionKey = null;
         if (Cache != null)
         {
             var g = source.Geometry;
             key = InversionCache.Key(source.Path, $"{source.Fit}|{g.InputWidth}x{g.InputHeight}|{g.CropLeft},{g.CropTop},{g.CropWidth},{g.CropHeight}|{g.PadLeft},{g.PadTop}", ModelHash(), steps);
-            if (Cache.TryLoad(key, steps, Model.Device, Model.Sd.Dtype) is { } hit)
+            LastInversionKey = key;
+            if (Cache.TryLoad(key, steps, Sd.Device, Sd.Dtype) is { } hit)
             {
                 LastInversionCached = true;
                 progress?.Report(new ProgressInfo("invert", steps, steps, "cached"));
@@ -105,9 +136,9 @@ public sealed class ImageEditPipeline(SonicDiffusionModel model, InversionCache?
             }
         }
         using var latent = EncodeSource(source);
-        var chain = InvertLatent(latent, steps, progress, ct);
+        var chain = InvertLatent(latent, steps, progress, ct, wrapDenoiser);
         if (Cache != null && key != null)
-            Cache.Save(key, chain, new Dictionary<string, string> { ["image"] = source.Path, ["steps"] = steps.ToString(System.Globalization.CultureInfo.InvariantCulture), ["model"] = Model.Source });
+            Cache.Save(key, chain, new Dictionary<string, string> { ["image"] = source.Path, ["steps"] = steps.ToString(System.Globalization.CultureInfo.InvariantCulture), ["model"] = Source });
         return chain;
     }
 
@@ -116,7 +147,7 @@ public sealed class ImageEditPipeline(SonicDiffusionModel model, InversionCache?
     {
         using var mode = torch.inference_mode();
         var text = EmptyText();
-        var unet = Model.Sd.Unet;
+        var unet = Sd.Unet;
         try
         {
             return Scheduler().Sample(chain[^1], chain.Count - 1, (x, t) =>
@@ -131,30 +162,36 @@ public sealed class ImageEditPipeline(SonicDiffusionModel model, InversionCache?
         }
     }
 
-    /// <summary>PnP sampling from an inversion chain (steps + 1 latents); returns the edited latent.</summary>
-    public Tensor EditLatents(IReadOnlyList<Tensor> chain, ImageEditRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
+    /// <summary>
+    /// PnP sampling from an inversion chain (steps + 1 latents); returns the edited latent. <paramref name="wrapDenoiser"/>
+    /// wraps the guided denoiser of the edited branch (as in <see cref="InvertLatent"/>).
+    /// </summary>
+    public Tensor EditLatents(IReadOnlyList<Tensor> chain, ImageEditRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default,
+        Func<DenoiseFn, DenoiseFn>? wrapDenoiser = null)
     {
         req.Validate();
+        if (!req.TextOnly && Model is null)
+            throw new SonicException($"{Sd.Source}: a plain Stable Diffusion model has no audio adapters; edit with a prompt and no sound (text-only PnP)");
         int steps = chain.Count - 1;
         if (steps != req.Steps) throw new ArgumentException($"the inversion has {steps} steps, the request {req.Steps}");
         var scheduler = Scheduler();
         var ts = scheduler.Timesteps(steps);
         var byT = new Dictionary<int, Tensor>();
         for (int i = 0; i < ts.Count; i++) byT[ts[i]] = chain[steps - i];
-        var betas = req.TextOnly ? null : Model.Adapters.BetaMap(req.Beta, req.BetaSites);
+        var betas = req.TextOnly ? null : Model!.Adapters.BetaMap(req.Beta, req.BetaSites);
 
         using var mode = torch.inference_mode();
         using var scope = torch.NewDisposeScope();
-        var dtype = Model.Sd.Dtype;
+        var dtype = Sd.Dtype;
         var text = _text.EncodePrompts("", req.NegativePrompt, req.Prompt).to_type(dtype);
         Tensor? audio = null;
         if (!req.TextOnly)
         {
-            var emb = Audio.ConditioningEmbedding(req.AudioRequest(), progress, ct);
+            var emb = Audio!.ConditioningEmbedding(req.AudioRequest(), progress, ct);
             var none = Audio.NullAudioTokens();
             audio = torch.cat(new[] { none, none, Audio.AudioTokens(emb) }, 0).to_type(dtype);
         }
-        var unet = Model.Sd.Unet;
+        var unet = Sd.Unet;
         using var injection = new PnpInjection(unet, PnpInjection.Schedule(ts, req.FeatureInjection), PnpInjection.Schedule(ts, req.AttnInjection));
         Tensor Denoise(Tensor x, int t)
         {
@@ -168,18 +205,21 @@ public sealed class ImageEditPipeline(SonicDiffusionModel model, InversionCache?
             return u + req.Guidance * (c - u);
         }
         progress?.Report(new ProgressInfo("edit", 0, ts.Count));
-        var latent = scheduler.Sample(chain[^1].to_type(dtype), steps, Denoise,
+        DenoiseFn denoise = Denoise;
+        if (wrapDenoiser is not null) denoise = wrapDenoiser(denoise);
+        var latent = scheduler.Sample(chain[^1].to_type(dtype), steps, denoise,
             (i, n, t, _) => progress?.Report(new ProgressInfo("edit", i + 1, n, $"t={t}")), ct);
         return latent.MoveToOuterDisposeScope();
     }
 
     /// <summary>Edits a prepared source with a request; returns the edited image at the source's size, [1,3,H,W] in [0,1].</summary>
-    public Tensor Edit(EditSource source, IReadOnlyList<Tensor> chain, ImageEditRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
+    public Tensor Edit(EditSource source, IReadOnlyList<Tensor> chain, ImageEditRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default,
+        Func<DenoiseFn, DenoiseFn>? wrapDenoiser = null)
     {
         using var mode = torch.inference_mode();
-        using var latent = EditLatents(chain, req, progress, ct);
+        using var latent = EditLatents(chain, req, progress, ct, wrapDenoiser);
         progress?.Report(new ProgressInfo("decode", 0, 1));
-        using var decoded = Model.Sd.DecodeToImage(latent);
+        using var decoded = Sd.DecodeToImage(latent);
         var image = source.Geometry.FromOutput(decoded);
         progress?.Report(new ProgressInfo("decode", 1, 1));
         return image;
@@ -204,8 +244,8 @@ public sealed class ImageEditPipeline(SonicDiffusionModel model, InversionCache?
     private Tensor EmptyText()
     {
         var t = _text.EncodePrompts("");
-        if (t.dtype == Model.Sd.Dtype) return t;
-        using (t) return t.to_type(Model.Sd.Dtype);
+        if (t.dtype == Sd.Dtype) return t;
+        using (t) return t.to_type(Sd.Dtype);
     }
 
     /// <summary>Fingerprint of what an inversion depends on: UNet (without adapters) and VAE weights, CLIP(""), the schedule.</summary>
@@ -219,11 +259,11 @@ public sealed class ImageEditPipeline(SonicDiffusionModel model, InversionCache?
             using var c = t.detach().cpu().contiguous();
             sha.AppendData(c.bytes);
         }
-        foreach (var (name, p) in Model.Sd.Unet.named_parameters())
+        foreach (var (name, p) in Sd.Unet.named_parameters())
             if (!name.Contains("adapter", StringComparison.Ordinal)) { sha.AppendData(System.Text.Encoding.UTF8.GetBytes(name)); Add(p); }
-        foreach (var (name, p) in Model.Sd.Vae.named_parameters()) { sha.AppendData(System.Text.Encoding.UTF8.GetBytes(name)); Add(p); }
+        foreach (var (name, p) in Sd.Vae.named_parameters()) { sha.AppendData(System.Text.Encoding.UTF8.GetBytes(name)); Add(p); }
         using (var empty = _text.EncodePrompts("")) Add(empty);
-        sha.AppendData(System.Text.Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(Model.Sd.Scheduler)));
+        sha.AppendData(System.Text.Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(Sd.Scheduler)));
         return _modelHash = Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant()[..24];
     }
 
@@ -231,9 +271,10 @@ public sealed class ImageEditPipeline(SonicDiffusionModel model, InversionCache?
     public IEnumerable<KeyValuePair<string, string>> Metadata(ImageEditRequest req)
     {
         foreach (var kv in req.ToMetadata()) yield return kv;
-        yield return new("model", Model.Source);
-        foreach (var (part, file) in Model.Origins) yield return new($"model_{part}", file);
-        var (conv, attn) = PnpInjection.Sites(Model.Sd.Unet);
+        yield return new("model", Source);
+        if (Model is not null)
+            foreach (var (part, file) in Model.Origins) yield return new($"model_{part}", file);
+        var (conv, attn) = PnpInjection.Sites(Sd.Unet);
         yield return new("pnp_conv_sites", string.Join(",", conv.Select(c => c.Name)));
         yield return new("pnp_attn_sites", string.Join(",", attn.Select(a => a.Name)));
     }
