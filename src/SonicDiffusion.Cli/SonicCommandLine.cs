@@ -22,7 +22,9 @@ public static class SonicCommandLine
         data.Subcommands.Add(DataCacheCommand.Create());
         root.Subcommands.Add(data);
         root.Subcommands.Add(TrainCommand.Create());
-        root.Subcommands.Add(EvalCommand.Create());
+        var eval = EvalCommand.Create();
+        eval.Subcommands.Add(EvalEditCommand.Create());
+        root.Subcommands.Add(eval);
         return root;
     }
 

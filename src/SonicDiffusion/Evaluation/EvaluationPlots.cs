@@ -1,6 +1,6 @@
 namespace SonicDiffusion.Evaluation;
 
-/// <summary>The report's PNG plots (ScottPlot): the two sweeps, intensity vs visual magnitude, AIC per class.</summary>
+/// <summary>The reports' PNG plots (ScottPlot): the two sweeps, intensity vs visual magnitude, AIC per class; the edit rates of <c>sonic eval edit</c>.</summary>
 public static class EvaluationPlots
 {
     public const string BetaSweepFile = "beta-sweep.png";
@@ -58,6 +58,49 @@ public static class EvaluationPlots
             files.Add(AicPerClassFile);
         }
         return files;
+    }
+
+    /// <summary>
+    /// <c>sonic eval edit</c>'s bar plot: per injection fraction, the class-switch rate, the structure-kept rates (SSIM,
+    /// edge F1) and the share that does both; dashed lines at the target and at the switch rate of unedited sources.
+    /// </summary>
+    public static void WriteEditRates(string path, IReadOnlyList<EditFractionRow> rows, double doNothingSwitchRate, double target)
+    {
+        var plt = new ScottPlot.Plot();
+        (string Name, Func<EditFractionRow, double> Value, ScottPlot.Color Color)[] series =
+        [
+            ("class switch", r => r.SwitchRate, ScottPlot.Colors.SteelBlue),
+            ("SSIM kept", r => r.SsimKeptRate, ScottPlot.Colors.Orange),
+            ("edge F1 kept", r => r.EdgeKeptRate, ScottPlot.Colors.Peru),
+            ("switch ∧ both kept", r => r.SuccessRate, ScottPlot.Colors.SeaGreen),
+        ];
+        const double width = 0.8;
+        double barWidth = width / series.Length;
+        var bars = new List<ScottPlot.Bar>();
+        for (int g = 0; g < rows.Count; g++)
+            for (int s = 0; s < series.Length; s++)
+                bars.Add(new ScottPlot.Bar
+                {
+                    Position = g - width / 2 + barWidth * (s + 0.5), Value = series[s].Value(rows[g]), FillColor = series[s].Color, Size = barWidth * 0.95,
+                });
+        plt.Add.Bars(bars);
+        foreach (var (name, _, color) in series) plt.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = name, FillColor = color });
+        var goal = plt.Add.HorizontalLine(target);
+        goal.LinePattern = ScottPlot.LinePattern.Dashed;
+        goal.Color = ScottPlot.Colors.Black;
+        plt.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = $"target {target:0.##}", LineColor = ScottPlot.Colors.Black, LinePattern = ScottPlot.LinePattern.Dashed, LineWidth = 1 });
+        var none = plt.Add.HorizontalLine(doNothingSwitchRate);
+        none.LinePattern = ScottPlot.LinePattern.Dotted;
+        none.Color = ScottPlot.Colors.Gray;
+        plt.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = "switch rate of the unedited source", LineColor = ScottPlot.Colors.Gray, LinePattern = ScottPlot.LinePattern.Dotted, LineWidth = 1 });
+        plt.ShowLegend(ScottPlot.Alignment.UpperLeft);
+        plt.Axes.Bottom.SetTicks(Enumerable.Range(0, rows.Count).Select(i => (double)i).ToArray(),
+            rows.Select(r => $"f = {r.Fraction.ToString(System.Globalization.CultureInfo.InvariantCulture)} (n = {r.Count})").ToArray());
+        plt.Axes.SetLimits(-0.6, rows.Count - 0.4, 0, 1.35);
+        plt.Title("Audio-guided edits of held-out scenes");
+        plt.XLabel("feature = attention injection fraction");
+        plt.YLabel("share of edits");
+        Save(plt, path);
     }
 
     private static void SweepPlot(string path, string title, string xLabel, IReadOnlyList<SweepPoint> points, Func<SweepPoint, double> x)

@@ -108,10 +108,13 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
     private bool HasImage(ManifestRow r) => r.Image.Length > 0 && File.Exists(_manifest.ImagePath(r));
 
     /// <summary>Rows of the split with a known label and an existing sound, stratified by class (round-robin in label order).</summary>
-    private (List<ManifestRow> Rows, string Split) SelectRows(DatasetManifest manifest, Action<string> note)
+    private (List<ManifestRow> Rows, string Split) SelectRows(DatasetManifest manifest, Action<string> note) =>
+        HeldOutRows(manifest, classifier.Config, Options.Split, note);
+
+    /// <summary>Rows of <paramref name="split"/> with a label the classifier knows and an existing sound, round-robin by class (all rows when the manifest has no split column).</summary>
+    internal static (List<ManifestRow> Rows, string Split) HeldOutRows(DatasetManifest manifest, WorldClassifierConfig classes, string split, Action<string> note)
     {
         if (manifest.Issues.Count > 0) note($"skipped {manifest.Issues.Count} bad manifest row(s) (first: {manifest.Issues[0]})");
-        string split = Options.Split;
         var candidates = manifest.Rows.Where(r => r.Split == split).ToList();
         if (candidates.Count == 0 && manifest.Rows.Count > 0 && manifest.Rows.All(r => r.Split.Length == 0))
         {
@@ -119,13 +122,13 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
             split = "(all rows: the manifest has no split column)";
         }
         if (candidates.Count == 0) throw new SonicException($"{manifest.FilePath}: no rows in split '{split}' (use --split)");
-        var unknown = candidates.Where(r => classifier.Config.LabelIndex(r.Label) < 0).ToList();
+        var unknown = candidates.Where(r => classes.LabelIndex(r.Label) < 0).ToList();
         if (unknown.Count > 0) note($"{unknown.Count} row(s) have labels the classifier does not know (first: '{unknown[0].Label}', line {unknown[0].Line}); left out");
-        var missing = candidates.Where(r => classifier.Config.LabelIndex(r.Label) >= 0 && !File.Exists(manifest.AudioPath(r))).ToList();
+        var missing = candidates.Where(r => classes.LabelIndex(r.Label) >= 0 && !File.Exists(manifest.AudioPath(r))).ToList();
         if (missing.Count > 0) note($"{missing.Count} row(s) name a sound file that does not exist (first: {manifest.AudioPath(missing[0])}); left out");
-        var usable = candidates.Where(r => classifier.Config.LabelIndex(r.Label) >= 0 && File.Exists(manifest.AudioPath(r))).ToList();
-        if (usable.Count == 0) throw new SonicException($"{manifest.FilePath}: no usable rows in split '{split}' (labels known to the classifier: {string.Join(", ", classifier.Config.Labels)})");
-        var queues = usable.GroupBy(r => classifier.Config.LabelIndex(r.Label)).OrderBy(g => g.Key).Select(g => new Queue<ManifestRow>(g)).ToList();
+        var usable = candidates.Where(r => classes.LabelIndex(r.Label) >= 0 && File.Exists(manifest.AudioPath(r))).ToList();
+        if (usable.Count == 0) throw new SonicException($"{manifest.FilePath}: no usable rows in split '{split}' (labels known to the classifier: {string.Join(", ", classes.Labels)})");
+        var queues = usable.GroupBy(r => classes.LabelIndex(r.Label)).OrderBy(g => g.Key).Select(g => new Queue<ManifestRow>(g)).ToList();
         var ordered = new List<ManifestRow>(usable.Count);
         while (ordered.Count < usable.Count)
             foreach (var q in queues)

@@ -1,0 +1,268 @@
+using System.Diagnostics;
+using System.Globalization;
+using SkiaSharp;
+using SonicDiffusion.Core;
+using SonicDiffusion.Data;
+using SonicDiffusion.Imaging;
+using SonicDiffusion.Pipelines;
+using SonicDiffusion.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SonicDiffusion.Evaluation;
+
+/// <summary>
+/// <c>sonic eval edit</c>: edits held-out scenes of the world with sounds of other classes (<see cref="ImageEditPipeline"/>,
+/// official settings otherwise) and measures, per injection fraction, how often a <see cref="WorldClassifier"/> sees the
+/// sound's class in the edit (class switch) and how much of the source's structure the edit keeps (<see cref="Ssim"/>
+/// and <see cref="EdgeSimilarity"/> against stated thresholds). Each scene is inverted once and the inversion reused for
+/// every fraction and sound. Writes report.json, report.md, an example sheet and a bar plot.
+/// </summary>
+public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier classifier, EditEvaluationOptions options)
+{
+    public const string JsonFile = "report.json";
+    public const string MarkdownFile = "report.md";
+    public const string SheetFile = "edit-sheet.png";
+    public const string PlotFile = "edit-rates.png";
+    /// <summary>Side of one tile of the example sheet.</summary>
+    public const int SheetTile = 128;
+
+    private readonly ImageEditPipeline _pipeline = new(model);
+
+    public EditEvaluationOptions Options { get; } = options.Validate();
+
+    /// <summary>Where the classifier came from (shown in the report).</summary>
+    public string ClassifierSource { get; init; } = "";
+
+    /// <summary>Reads the rows an edit evaluation needs: audio, image and label are required, split optional.</summary>
+    public static DatasetManifest ReadManifest(string path) => DatasetManifest.Read(path, ["audio", "image", "label"]);
+
+    private sealed record Sheet(ManifestRow Scene, Tensor Source, List<(EditResult Result, Tensor Image)> Edits);
+
+    public EditEvaluationReport Run(DatasetManifest manifest, string outDir, IProgress<ProgressInfo>? progress = null, Action<string>? log = null, CancellationToken ct = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var notes = new List<string>();
+        void Note(string s) { notes.Add(s); log?.Invoke(s); }
+        var labels = classifier.Config.Labels;
+
+        var (rows, split) = WorldEvaluator.HeldOutRows(manifest, classifier.Config, Options.Split, Note);
+        bool HasImage(ManifestRow r) => r.Image.Length > 0 && File.Exists(manifest.ImagePath(r));
+        var withImage = rows.Where(HasImage).ToList();
+        if (withImage.Count == 0) throw new SonicException($"{manifest.FilePath}: no row of split '{split}' has an image file to edit");
+        if (withImage.Count < rows.Count) Note($"{rows.Count - withImage.Count} of {rows.Count} rows have no image file; they serve only as sounds");
+        var scenes = withImage.Take(Options.Count).ToList();
+        if (scenes.Count < Options.Count) Note($"split '{split}' has {scenes.Count} scenes with images; editing all of them (asked for {Options.Count})");
+        var pairs = EditPairing.Pair(scenes.Select(r => classifier.Config.LabelIndex(r.Label)).ToList(),
+            rows.Select(r => classifier.Config.LabelIndex(r.Label)).ToList(), Options.Sounds, Options.Seed);
+        if (pairs.Any(p => p.Length < Options.Sounds))
+            Note($"only {pairs.Min(p => p.Length)} other class(es) have sounds; some scenes get fewer than {Options.Sounds} sounds");
+
+        var cfg = model.Adapters.Config;
+        double beta = Options.Beta ?? cfg.Beta;
+        var betaSites = Options.Beta is null ? cfg.BetaSites : null;
+        model.Adapters.BetaMap(beta, betaSites);
+
+        int totalEdits = pairs.Sum(p => p.Length) * Options.Fractions.Count;
+        int done = 0;
+        var results = new List<EditResult>(totalEdits);
+        var editSeconds = new Dictionary<double, List<double>>();
+        var inversionSeconds = new List<double>();
+        var sourceClass = new List<int>();
+        var roundTrip = new List<(double Ssim, double Edge)>();
+        var sheets = new List<Sheet>();
+        var sources = new List<Tensor>();
+        int inversions = 0;
+        try
+        {
+            for (int k = 0; k < scenes.Count; k++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var scene = scenes[k];
+                if (k == 0) progress?.Report(new ProgressInfo("invert", 0, scenes.Count));
+                using var source = _pipeline.Prepare(manifest.ImagePath(scene), ImageFit.Resize);
+                sources.Add(source.Image.detach().clone());
+                sourceClass.Add(Classify(source.Image));
+                roundTrip.Add(RoundTrip(source));
+                var sw = Stopwatch.StartNew();
+                var chain = _pipeline.Invert(source, Options.Steps, null, ct);
+                inversionSeconds.Add(sw.Elapsed.TotalSeconds);
+                inversions++;
+                progress?.Report(new ProgressInfo("invert", k + 1, scenes.Count, Path.GetFileName(scene.Image)));
+                Sheet? sheet = k < Options.SheetScenes ? new Sheet(scene, source.Image.detach().clone(), []) : null;
+                if (sheet != null) sheets.Add(sheet);
+                try
+                {
+                    foreach (double f in Options.Fractions)
+                        foreach (int s in pairs[k])
+                        {
+                            ct.ThrowIfCancellationRequested();
+                            var sound = rows[s];
+                            var req = new ImageEditRequest
+                            {
+                                Image = source.Path, Audio = manifest.AudioPath(sound), Steps = Options.Steps, Guidance = Options.Guidance,
+                                FeatureInjection = f, AttnInjection = f, Beta = beta, BetaSites = betaSites, Seed = Options.Seed, Fit = ImageFit.Resize,
+                            };
+                            sw.Restart();
+                            using var edited = _pipeline.Edit(source, chain, req, null, ct);
+                            int predicted = Classify(edited);
+                            double ssim = Ssim.Compute(source.Image, edited);
+                            double edge = EdgeSimilarity.F1(source.Image, edited);
+                            var r = new EditResult(scene.Image, scene.Label, sound.Audio, sound.Label, f, labels[predicted], ssim, edge,
+                                predicted == classifier.Config.LabelIndex(sound.Label), ssim >= Options.SsimThreshold, edge >= Options.EdgeThreshold);
+                            results.Add(r);
+                            (editSeconds.TryGetValue(f, out var list) ? list : editSeconds[f] = []).Add(sw.Elapsed.TotalSeconds);
+                            sheet?.Edits.Add((r, edited.detach().clone()));
+                            progress?.Report(new ProgressInfo("edit", ++done, totalEdits));
+                        }
+                }
+                finally
+                {
+                    foreach (var t in chain) t.Dispose();
+                }
+            }
+
+            var rowsByFraction = Options.Fractions.Select(f => Row(f, results.Where(r => r.Fraction == f).ToList(), editSeconds.GetValueOrDefault(f) ?? [])).ToList();
+            var sceneLabels = scenes.Select(r => classifier.Config.LabelIndex(r.Label)).ToList();
+            double sourceRate = Enumerable.Range(0, scenes.Count).Average(k => sourceClass[k] == sceneLabels[k] ? 1.0 : 0.0);
+            var pairList = Enumerable.Range(0, scenes.Count).SelectMany(k => pairs[k].Select(s => (k, s))).ToList();
+            double sourceIsTarget = pairList.Average(p => sourceClass[p.k] == classifier.Config.LabelIndex(rows[p.s].Label) ? 1.0 : 0.0);
+            var vae = Reference("source vs its VAE round trip (the most a perfect edit keeps)", roundTrip);
+            StructureReference? unrelated = null;
+            if (scenes.Count >= 2)
+                unrelated = Reference("source vs another evaluated scene (unrelated images)",
+                    Enumerable.Range(0, scenes.Count).Select(k => Structure(sources[k], sources[(k + 1) % scenes.Count])).ToList());
+            else Note("one scene only: no unrelated-pair reference");
+
+            Directory.CreateDirectory(outDir);
+            var files = new List<string> { JsonFile, MarkdownFile };
+            if (sheets.Count > 0)
+            {
+                WriteSheet(sheets, Path.Combine(outDir, SheetFile));
+                files.Add(SheetFile);
+            }
+            EvaluationPlots.WriteEditRates(Path.Combine(outDir, PlotFile), rowsByFraction, sourceIsTarget, EditEvaluationOptions.Target);
+            files.Add(PlotFile);
+
+            var report = new EditEvaluationReport
+            {
+                Model = model.Source, Classifier = ClassifierSource, Manifest = manifest.FilePath, Split = split, Options = Options,
+                Beta = beta, NativeSize = _pipeline.NativeSize, Scenes = scenes.Count, Inversions = inversions,
+                SecondsPerInversion = inversionSeconds.DefaultIfEmpty(0).Average(), SourceClassRate = sourceRate,
+                SourceIsTargetRate = sourceIsTarget, VaeRoundTrip = vae, Unrelated = unrelated, Rows = rowsByFraction,
+                Notes = notes, Files = files, Edits = results, ElapsedSeconds = clock.Elapsed.TotalSeconds,
+            };
+            File.WriteAllText(Path.Combine(outDir, JsonFile), report.ToJson());
+            File.WriteAllText(Path.Combine(outDir, MarkdownFile), report.ToMarkdown());
+            return report;
+        }
+        finally
+        {
+            foreach (var t in sources) t.Dispose();
+            foreach (var s in sheets)
+            {
+                s.Source.Dispose();
+                foreach (var (_, image) in s.Edits) image.Dispose();
+            }
+            _pipeline.Audio.ClearCache();
+        }
+    }
+
+    private EditFractionRow Row(double fraction, List<EditResult> r, List<double> seconds)
+    {
+        double Rate(Func<EditResult, bool> p) => r.Count == 0 ? 0 : r.Average(x => p(x) ? 1.0 : 0.0);
+        double success = Rate(x => x.Switched && x.SsimKept && x.EdgeKept);
+        return new EditFractionRow
+        {
+            Fraction = fraction, Count = r.Count,
+            SwitchRate = Rate(x => x.Switched), SourceClassRate = Rate(x => x.Predicted == x.SceneLabel),
+            SsimMean = r.Count == 0 ? 0 : r.Average(x => x.Ssim), SsimKeptRate = Rate(x => x.SsimKept),
+            EdgeF1Mean = r.Count == 0 ? 0 : r.Average(x => x.EdgeF1), EdgeKeptRate = Rate(x => x.EdgeKept),
+            SwitchAndSsimKeptRate = Rate(x => x.Switched && x.SsimKept), SwitchAndEdgeKeptRate = Rate(x => x.Switched && x.EdgeKept),
+            SuccessRate = success, MeetsTarget = success >= EditEvaluationOptions.Target,
+            SecondsPerEdit = seconds.DefaultIfEmpty(0).Average(),
+        };
+    }
+
+    private StructureReference Reference(string name, List<(double Ssim, double Edge)> v) => new(name, v.Count,
+        v.Average(x => x.Ssim), v.Average(x => x.Edge), v.Average(x => x.Ssim >= Options.SsimThreshold ? 1.0 : 0.0),
+        v.Average(x => x.Edge >= Options.EdgeThreshold ? 1.0 : 0.0),
+        v.Average(x => x.Ssim >= Options.SsimThreshold && x.Edge >= Options.EdgeThreshold ? 1.0 : 0.0));
+
+    /// <summary>SSIM and edge F1 of b against a; b is resized to a's size when they differ.</summary>
+    private static (double Ssim, double Edge) Structure(Tensor a, Tensor b)
+    {
+        using var scope = torch.NewDisposeScope();
+        if (a.shape[2] != b.shape[2] || a.shape[3] != b.shape[3])
+            b = nn.functional.interpolate(b, size: [a.shape[2], a.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false, antialias: true);
+        return (Ssim.Compute(a, b), EdgeSimilarity.F1(a, b));
+    }
+
+    private (double Ssim, double Edge) RoundTrip(EditSource source)
+    {
+        using var mode = torch.inference_mode();
+        using var latent = _pipeline.EncodeSource(source);
+        using var decoded = model.Sd.DecodeToImage(latent);
+        using var back = source.Geometry.FromOutput(decoded);
+        return Structure(source.Image, back);
+    }
+
+    private int Classify(Tensor image01)
+    {
+        using var o = classifier.Predict(image01.cpu().to_type(ScalarType.Float32));
+        return (int)o.Logits[0].argmax().item<long>();
+    }
+
+    /// <summary>One row per scene: the source, then its edits (fractions in order, sounds in order), each under a caption.</summary>
+    private void WriteSheet(List<Sheet> sheets, string path)
+    {
+        using var scope = torch.NewDisposeScope();
+        const int gap = 2;
+        var lines = new List<Tensor>();
+        foreach (var s in sheets)
+        {
+            var cells = new List<Tensor> { Cell(s.Source, "source", s.Scene.Label, $"judged {Label(Classify(s.Source))}") };
+            foreach (var (r, image) in s.Edits)
+                cells.Add(Cell(image, string.Create(CultureInfo.InvariantCulture, $"f {r.Fraction} → {r.SoundLabel}"),
+                    r.Switched ? $"switched: {r.Predicted}" : $"judged {r.Predicted}", string.Create(CultureInfo.InvariantCulture, $"SSIM {r.Ssim:0.00} · edge {r.EdgeF1:0.00}")));
+            lines.Add(torch.cat(cells.SelectMany(c => new[] { c, torch.ones(3, SheetTile + CaptionHeight, gap) }).ToArray(), 2));
+        }
+        long width = lines.Max(l => l.shape[2]);
+        var rows = lines.SelectMany(l => new[] { torch.cat([l, torch.ones(3, l.shape[1], width - l.shape[2])], 2), torch.ones(3, gap, width) }).ToArray();
+        ImageTensor.SavePng(torch.cat(rows, 1), path, [new("software", "SonicDiffusion.NET eval edit"),
+            new("layout", "one row per scene: source | edits (injection fraction f → sound class); captions: the classifier's verdict, SSIM and edge F1 to the source")]);
+
+        Tensor Cell(Tensor image, params string[] caption)
+        {
+            var tile = ImageCache.Preprocess(image[0].cpu().to_type(ScalarType.Float32), SheetTile);
+            return torch.cat([Caption(caption, SheetTile), tile], 1);
+        }
+    }
+
+    private string Label(int index) => classifier.Config.Labels[index];
+
+    private const int CaptionHeight = 38;
+
+    /// <summary>A white [3, <see cref="CaptionHeight"/>, width] strip with up to three lines of black text, each shrunk to fit.</summary>
+    private static Tensor Caption(IReadOnlyList<string> lines, int width)
+    {
+        int height = CaptionHeight;
+        using var bmp = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        using (var canvas = new SKCanvas(bmp))
+        {
+            canvas.Clear(SKColors.White);
+            using var paint = new SKPaint { Color = SKColors.Black, IsAntialias = true };
+            for (int i = 0; i < Math.Min(3, lines.Count); i++)
+            {
+                float size = 10;
+                using var font = new SKFont(SKTypeface.Default, size);
+                while (size > 6 && font.MeasureText(lines[i]) > width - 4) font.Size = size -= 0.5f;
+                canvas.DrawText(lines[i], 2, 10 + 12 * i, SKTextAlign.Left, font, paint);
+            }
+        }
+        var bytes = new byte[bmp.ByteCount];
+        System.Runtime.InteropServices.Marshal.Copy(bmp.GetPixels(), bytes, 0, bytes.Length);
+        using var t = torch.tensor(bytes, dtype: ScalarType.Byte).reshape(height, width, 4);
+        return t.narrow(2, 0, 3).permute(2, 0, 1).to_type(ScalarType.Float32).div(255);
+    }
+}
