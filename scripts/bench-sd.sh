@@ -15,4 +15,6 @@ run adapters adapters --batch 2
 run audio audio
 run edit edit
 run stage2 stage2
+run generate-mini generate --random --steps 25 --size 128
+run generate-mini-1thread generate --random --steps 25 --size 128 --threads 1
 echo "logs in $OUT"

@@ -7,11 +7,14 @@ public static class InfoCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("info", "Print the runtime: TorchSharp and libtorch versions, threads, CUDA availability");
+        var cmd = new Command("info", "Print the runtime: TorchSharp and libtorch versions, threads, CUDA availability, CPU flags and its measured fp32 peak");
         cmd.SetAction(_ =>
         {
             Console.WriteLine(TorchRuntime.Describe());
             Console.WriteLine($"cuda available: {TorchSharp.torch.cuda.is_available()}");
+            Console.WriteLine($"cpu: {Diagnostics.CpuInfo.Current}");
+            int threads = TorchSharp.torch.get_num_threads();
+            Console.WriteLine($"cpu fp32 FMA peak: {Diagnostics.CpuPeak.MeasureFloat32Gflops(threads):0} GFLOP/s on {threads} threads (measured now), {Diagnostics.CpuPeak.MeasureFloat32Gflops(1):0} GFLOP/s on 1");
             return 0;
         });
         return cmd;

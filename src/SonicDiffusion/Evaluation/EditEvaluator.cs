@@ -164,7 +164,7 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
                 s.Source.Dispose();
                 foreach (var (_, image) in s.Edits) image.Dispose();
             }
-            _pipeline.Audio.ClearCache();
+            _pipeline.Audio?.ClearCache();
         }
     }
 
