@@ -26,6 +26,23 @@ public class StudioCliTests
     }
 
     [Fact]
+    public void ServeWithoutModelNeedsACompleteDefaultBundle()
+    {
+        using var tmp = new TempDir();
+        Directory.CreateDirectory(tmp.File("models/sonic-mini/classifier"));
+        var cwd = Directory.GetCurrentDirectory();
+        Directory.SetCurrentDirectory(tmp.Path);
+        try
+        {
+            var (code, _, err) = CliTests.Sonic("serve");
+            Assert.Equal(1, code);
+            var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("error: models/sonic-mini: the default model is not installed", line);
+        }
+        finally { Directory.SetCurrentDirectory(cwd); }
+    }
+
+    [Fact]
     public void ServeIsListed()
     {
         var (code, output, _) = CliTests.Sonic("serve", "--help");

@@ -28,8 +28,7 @@ public static class ServeCommand
             var tokenValue = pr.GetValue(token) ?? Environment.GetEnvironmentVariable(TokenVariable);
             var urlsValue = pr.GetValue(urls)!;
             StudioHost.CheckBinding(urlsValue, tokenValue);
-            var modelPath = pr.GetValue(model) ?? FindDefault(GenerateCommand.DefaultModel)
-                ?? throw new SonicException($"{GenerateCommand.DefaultModel}: the default model is not installed; give --model DIR (a SonicDiffusion bundle, or an SD v1 model, with --sonic for the official files)");
+            var modelPath = GenerateCommand.ResolveModel(pr.GetValue(model));
             var options = new StudioOptions
             {
                 ModelPath = modelPath,
