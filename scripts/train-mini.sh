@@ -56,16 +56,29 @@ stop() {
 }
 trap stop TERM INT
 
-# run LOG ARGS...: runs sonic in the background (so signals reach the trap), appending its output to LOG.
+# run LOG ARGS...: runs sonic in the background (so signals reach the trap), appending its output to LOG. A trainer
+# that fails is resumed from its last checkpoint (--resume) up to RETRIES more times before the script gives up: a long
+# CPU run should not end on one rare native error.
+RETRIES="${RETRIES:-3}"
 run() {
     local log="$1"; shift
-    echo "[$(date '+%F %T')] sonic $*" >> "$log"
-    "$SONIC" "$@" >> "$log" 2>&1 &
-    child=$!
-    local rc=0
-    wait "$child" || rc=$?
-    child=""
-    if [[ $rc -ne 0 ]]; then say "FAILED (exit $rc): sonic $* — see $log"; exit "$rc"; fi
+    local attempt=0
+    while true; do
+        echo "[$(date '+%F %T')] sonic $*" >> "$log"
+        "$SONIC" "$@" >> "$log" 2>&1 &
+        child=$!
+        local rc=0
+        wait "$child" || rc=$?
+        child=""
+        [[ $rc -eq 0 ]] && return 0
+        if [[ " $* " == *" --resume "* && $attempt -lt $RETRIES ]]; then
+            attempt=$((attempt + 1))
+            say "failed (exit $rc): sonic $* — resuming from the last checkpoint (retry $attempt of $RETRIES)"
+            sleep 10
+            continue
+        fi
+        say "FAILED (exit $rc): sonic $* — see $log"; exit "$rc"
+    done
 }
 
 say "building (dotnet build -c Release)"
@@ -86,6 +99,12 @@ MANIFEST="$WORLD/manifest.jsonl"
 
 # 2. VAE.
 VAE_EXPORT="$MINI_ROOT/vae/vae"
+# A finished VAE is committed with the repository (models/sonic-mini/vae): a fresh machine continues from it.
+COMMITTED_VAE="$ROOT/models/sonic-mini/vae"
+if [[ ! -f "$VAE_EXPORT/config.json" && -f "$COMMITTED_VAE/config.json" && ! -d "$MINI_ROOT/vae/checkpoints" ]]; then
+    say "vae: using the committed $COMMITTED_VAE"
+    mkdir -p "$VAE_EXPORT" && cp -r "$COMMITTED_VAE"/. "$VAE_EXPORT"/
+fi
 if [[ -f "$VAE_EXPORT/config.json" ]]; then
     say "vae: $VAE_EXPORT exists, skipped"
 else

@@ -47,18 +47,9 @@ public static class EvalCommand
             }.Validate();
             CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
             var manifest = WorldEvaluator.ReadManifest(pr.GetValue(data)!);
-            string modelPath = GenerateCommand.ResolveModel(pr.GetValue(model));
-            string classifierPath = pr.GetValue(classifier) ?? Path.Combine(modelPath, ClassifierFolder);
-            if (!Directory.Exists(classifierPath))
-                throw new SonicException($"{classifierPath}: no evaluation classifier; give --classifier DIR (train one with: sonic train classifier)");
-            using var classifierModel = WorldClassifier.Load(classifierPath);
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            using var loaded = SonicDiffusionModel.Load(modelPath, null, new ModelLoadOptions
-            {
-                Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
-                Log = n => Console.Error.WriteLine("note: " + n),
-            });
-            Console.WriteLine($"loaded {loaded.Source} in {sw.Elapsed.TotalSeconds:0.0} s; classifier {classifierPath}");
+            var (loaded, classifierModel, classifierPath) = LoadForEvaluation(pr.GetValue(model), pr.GetValue(classifier), pr.GetValue(device));
+            using var loadedModel = loaded;
+            using var loadedClassifier = classifierModel;
             var evaluator = new WorldEvaluator(loaded, classifierModel, options) { ClassifierSource = classifierPath };
             string outDir = pr.GetValue(output)!;
             var report = ConsoleProgress.Run(p => evaluator.Run(manifest, outDir, p, line => Console.Error.WriteLine("note: " + line), CliContext.Cancellation));
@@ -70,5 +61,31 @@ public static class EvalCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>The bundle (default models/sonic-mini) and its evaluation classifier (default &lt;model&gt;/classifier).</summary>
+    internal static (SonicDiffusionModel Model, WorldClassifier Classifier, string ClassifierPath) LoadForEvaluation(string? modelArg, string? classifierArg, string? deviceArg)
+    {
+        string modelPath = GenerateCommand.ResolveModel(modelArg);
+        string classifierPath = classifierArg ?? Path.Combine(modelPath, ClassifierFolder);
+        if (!Directory.Exists(classifierPath))
+            throw new SonicException($"{classifierPath}: no evaluation classifier; give --classifier DIR (train one with: sonic train classifier)");
+        var classifierModel = WorldClassifier.Load(classifierPath);
+        try
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var loaded = SonicDiffusionModel.Load(modelPath, null, new ModelLoadOptions
+            {
+                Device = TorchRuntime.ParseDevice(deviceArg),
+                Log = n => Console.Error.WriteLine("note: " + n),
+            });
+            Console.WriteLine($"loaded {loaded.Source} in {sw.Elapsed.TotalSeconds:0.0} s; classifier {classifierPath}");
+            return (loaded, classifierModel, classifierPath);
+        }
+        catch
+        {
+            classifierModel.Dispose();
+            throw;
+        }
     }
 }

@@ -43,18 +43,9 @@ public static class EvalEditCommand
             }.Validate();
             CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
             var manifest = EditEvaluator.ReadManifest(pr.GetValue(data)!);
-            string modelPath = GenerateCommand.ResolveModel(pr.GetValue(model));
-            string classifierPath = pr.GetValue(classifier) ?? Path.Combine(modelPath, EvalCommand.ClassifierFolder);
-            if (!Directory.Exists(classifierPath))
-                throw new SonicException($"{classifierPath}: no evaluation classifier; give --classifier DIR (train one with: sonic train classifier)");
-            using var classifierModel = WorldClassifier.Load(classifierPath);
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            using var loaded = SonicDiffusionModel.Load(modelPath, null, new ModelLoadOptions
-            {
-                Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
-                Log = n => Console.Error.WriteLine("note: " + n),
-            });
-            Console.WriteLine($"loaded {loaded.Source} in {sw.Elapsed.TotalSeconds:0.0} s; classifier {classifierPath}");
+            var (loaded, classifierModel, classifierPath) = EvalCommand.LoadForEvaluation(pr.GetValue(model), pr.GetValue(classifier), pr.GetValue(device));
+            using var loadedModel = loaded;
+            using var loadedClassifier = classifierModel;
             var evaluator = new EditEvaluator(loaded, classifierModel, options) { ClassifierSource = classifierPath };
             string outDir = pr.GetValue(output)!;
             var report = ConsoleProgress.Run(p => evaluator.Run(manifest, outDir, p, line => Console.Error.WriteLine("note: " + line), CliContext.Cancellation));

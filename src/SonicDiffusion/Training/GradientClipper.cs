@@ -20,7 +20,12 @@ public static class GradientClipper
         var total = torch.stack(grads.Select(g => g.norm().to_type(ScalarType.Float32)).ToArray()).norm();
         if (maxNorm is { } m)
         {
-            var coef = torch.clamp(m / (total + 1e-6), max: 1.0);
+            // Explicit Scalars held to the end of the block: an implicit temporary (e.g. the alpha of `total + 1e-6`)
+            // can be finalized by the GC while libtorch still reads it (seen as a rare "toFloat: Expected false" error).
+            using var eps = 1e-6.ToScalar();
+            using var one = 1.0.ToScalar();
+            using var max = m.ToScalar();
+            var coef = total.add(eps, one).reciprocal().mul(max).clamp(null, one);
             foreach (var g in grads) g.mul_(coef);
         }
         return total.item<float>();
