@@ -321,6 +321,11 @@ public static partial class BenchCommand
     {
         double best = timing.Best;
         double achieved = gflop / (best / 1000);
+        if (!CpuPeak.IsSupported)
+        {
+            Console.WriteLine($"{label}: best {best:0} ms, median {timing.Median:0} ms per pass; {achieved:0} GFLOP/s (peak not measurable on this CPU)");
+            return;
+        }
         double peak = MeasuredPeak.Value;
         Console.WriteLine($"{label}: best {best:0} ms, median {timing.Median:0} ms per pass; {achieved:0} GFLOP/s = {100 * achieved / peak:0}% of the measured {peak:0} GFLOP/s fp32 peak");
     }

@@ -14,7 +14,9 @@ public static class InfoCommand
             Console.WriteLine($"cuda available: {TorchSharp.torch.cuda.is_available()}");
             Console.WriteLine($"cpu: {Diagnostics.CpuInfo.Current}");
             int threads = TorchSharp.torch.get_num_threads();
-            Console.WriteLine($"cpu fp32 FMA peak: {Diagnostics.CpuPeak.MeasureFloat32Gflops(threads):0} GFLOP/s on {threads} threads (measured now), {Diagnostics.CpuPeak.MeasureFloat32Gflops(1):0} GFLOP/s on 1");
+            Console.WriteLine(Diagnostics.CpuPeak.IsSupported
+                ? $"cpu fp32 FMA peak: {Diagnostics.CpuPeak.MeasureFloat32Gflops(threads):0} GFLOP/s on {threads} threads (measured now), {Diagnostics.CpuPeak.MeasureFloat32Gflops(1):0} GFLOP/s on 1"
+                : "cpu fp32 FMA peak: not measured (needs x86 FMA or AVX-512)");
             return 0;
         });
         return cmd;

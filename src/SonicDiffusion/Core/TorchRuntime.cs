@@ -20,7 +20,7 @@ public static class TorchRuntime
 
     /// <summary>
     /// Refuses compute dtypes that the device cannot run at a useful speed: float16 on the CPU (no fp16 kernels), and
-    /// bfloat16 on a CPU without bf16 dot products (libtorch falls back to reference convolutions, measured ~300×
+    /// bfloat16 on a CPU without bf16 dot products (libtorch falls back to reference convolutions, measured ~370×
     /// slower than float32 on an AVX2-only AMD EPYC).
     /// </summary>
     public static void CheckComputeDtype(torch.ScalarType dtype, torch.Device? device, string what = "--dtype")

@@ -14,10 +14,13 @@ public static class CpuPeak
     private const int Chains = 8;
     private const int InnerRepeats = 1024;
 
+    /// <summary>The measurement needs x86 FMA (AVX2) or AVX-512.</summary>
+    public static bool IsSupported => Avx512F.IsSupported || Fma.IsSupported;
+
     public static double MeasureFloat32Gflops(int threads, TimeSpan? duration = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
-        if (!Avx512F.IsSupported && !Fma.IsSupported)
+        if (!IsSupported)
             throw new PlatformNotSupportedException("the fp32 peak measurement needs x86 FMA (AVX2) or AVX-512");
         int lanes = Avx512F.IsSupported ? 16 : 8;
         var target = duration ?? TimeSpan.FromMilliseconds(300);
