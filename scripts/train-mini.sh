@@ -2,7 +2,7 @@
 # Trains the sonic-mini bundle end to end with our own code, resumably:
 #   synth (10 000 samples) -> train vae -> train base (UNet + text encoder) -> train clap (audio encoder)
 #   -> train stage1 (audio projector) -> train stage2 (gated audio cross-attention + projector) -> bundle.
-# The finished bundle is $MINI_ROOT/stage2/export/bundle; INSTALL=1 copies it to models/sonic-mini (keeping classifier/).
+# The finished bundle is $MINI_ROOT/stage2/export/bundle; INSTALL=1 copies it to models/sonic-mini (keeping classifier/, plots/, TRAINING.md).
 # A stage is skipped when its export folder exists; otherwise it continues from its run folder's last checkpoint
 # (--resume), so the script can be killed at any moment and started again. Run it in the background:
 #   nohup scripts/train-mini.sh > /dev/null 2>&1 &
@@ -162,9 +162,9 @@ fi
 
 if [[ "$INSTALL" == "1" ]]; then
     TARGET="$ROOT/models/sonic-mini"
-    say "install: $BUNDLE -> $TARGET (classifier/ kept)"
+    say "install: $BUNDLE -> $TARGET (classifier/, plots/, TRAINING.md kept)"
     mkdir -p "$TARGET"
-    find "$TARGET" -mindepth 1 -maxdepth 1 ! -name classifier ! -name TRAINING.md -exec rm -rf {} +
+    find "$TARGET" -mindepth 1 -maxdepth 1 ! -name classifier ! -name plots ! -name TRAINING.md -exec rm -rf {} +
     cp -r "$BUNDLE"/. "$TARGET"/
 fi
 
