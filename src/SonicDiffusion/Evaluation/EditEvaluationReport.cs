@@ -95,17 +95,7 @@ public sealed record EditEvaluationReport
             if (s is not null)
                 md.AppendLine($"| {s.Pairs} | {s.Count} | {F(s.SsimMean)} | {F(s.EdgeF1Mean)} | {F(s.SsimPassRate)} | {F(s.EdgePassRate)} | {F(s.BothPassRate)} |");
         md.AppendLine();
-        if (Notes.Count > 0)
-        {
-            md.AppendLine("## Notes").AppendLine();
-            foreach (var n in Notes) md.AppendLine($"- {n}");
-            md.AppendLine();
-        }
-        if (Files.Count > 0)
-        {
-            md.AppendLine("## Figures").AppendLine();
-            foreach (var f in Files.Where(f => f.EndsWith(".png", StringComparison.Ordinal))) md.AppendLine($"![{f}]({f})").AppendLine();
-        }
+        EvaluationReport.AppendNotesAndFigures(md, Notes, Files);
         return md.ToString();
     }
 }

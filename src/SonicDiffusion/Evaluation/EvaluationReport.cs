@@ -90,18 +90,24 @@ public sealed record EvaluationReport
         md.AppendLine();
         Sweep(md, $"β sweep (guidance {Options.Guidance.ToString(c)})", "β", BetaSweep, p => p.Beta);
         Sweep(md, $"Guidance sweep (β {Beta.ToString(c)})", "guidance", GuidanceSweep, p => p.Guidance);
-        if (Notes.Count > 0)
+        AppendNotesAndFigures(md, Notes, Files);
+        return md.ToString();
+    }
+
+    /// <summary>The "Notes" list and the PNG figures of a report's Markdown (shared with <see cref="EditEvaluationReport"/>).</summary>
+    internal static void AppendNotesAndFigures(StringBuilder md, IReadOnlyList<string> notes, IReadOnlyList<string> files)
+    {
+        if (notes.Count > 0)
         {
             md.AppendLine("## Notes").AppendLine();
-            foreach (var n in Notes) md.AppendLine($"- {n}");
+            foreach (var n in notes) md.AppendLine($"- {n}");
             md.AppendLine();
         }
-        if (Files.Count > 0)
+        if (files.Count > 0)
         {
             md.AppendLine("## Figures").AppendLine();
-            foreach (var f in Files.Where(f => f.EndsWith(".png", StringComparison.Ordinal))) md.AppendLine($"![{f}]({f})").AppendLine();
+            foreach (var f in files.Where(f => f.EndsWith(".png", StringComparison.Ordinal))) md.AppendLine($"![{f}]({f})").AppendLine();
         }
-        return md.ToString();
     }
 
     private static void Sweep(StringBuilder md, string title, string column, IReadOnlyList<SweepPoint> points, Func<SweepPoint, double> key)
