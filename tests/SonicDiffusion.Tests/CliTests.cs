@@ -15,10 +15,18 @@ public class CliTests
     {
         var (oldOut, oldErr) = (Console.Out, Console.Error);
         var (o, e) = (new StringWriter(), new StringWriter());
+        // `--threads N` sets libtorch's thread count for the calling thread; a process would exit afterwards, an
+        // in-process run must not leave it changed for later tests (a different count changes reduction order).
+        int threads = TorchSharp.torch.get_num_threads();
         Console.SetOut(o);
         Console.SetError(e);
         try { return (SonicCommandLine.Run(args), o.ToString(), e.ToString()); }
-        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+            if (TorchSharp.torch.get_num_threads() != threads) TorchSharp.torch.set_num_threads(threads);
+        }
     }
 
     private static string Golden(string rel) => Path.Combine(RepoPaths.Golden, rel);
