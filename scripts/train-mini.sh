@@ -21,12 +21,15 @@ SEED="${SEED:-0}"
 VAE_STEPS="${VAE_STEPS:-4000}"
 VAE_BATCH="${VAE_BATCH:-16}"
 VAE_LR="${VAE_LR:-4e-4}"
-BASE_STEPS="${BASE_STEPS:-8000}"
+BASE_STEPS="${BASE_STEPS:-1500}"
 BASE_BATCH="${BASE_BATCH:-32}"
-BASE_LR="${BASE_LR:-3e-4}"
+BASE_LR="${BASE_LR:-5e-4}"
+BASE_WARMUP="${BASE_WARMUP:-150}"
+BASE_EMA="${BASE_EMA:-0.995}"
 CLAP_STEPS="${CLAP_STEPS:-2000}"
 CLAP_BATCH="${CLAP_BATCH:-64}"
 CLAP_LR="${CLAP_LR:-1e-3}"
+CLAP_TEXT_STEP="${CLAP_TEXT_STEP:-250}"
 STAGE1_STEPS="${STAGE1_STEPS:-2000}"
 STAGE1_BATCH="${STAGE1_BATCH:-32}"
 STAGE1_LR="${STAGE1_LR:-3e-4}"
@@ -49,9 +52,11 @@ mkdir -p "$MINI_ROOT"
 say() { echo "[$(date '+%F %T')] $*" | tee -a "$MINI_ROOT/train-mini.log"; }
 
 child=""
+branches=()
 stop() {
-    say "signal received; stopping ${child:+pid $child }(the trainer checkpoints first)"
-    if [[ -n "$child" ]]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
+    say "signal received; stopping ${child:+pid $child }${branches[*]:+branches ${branches[*]} }(the trainer checkpoints first)"
+    for p in $child "${branches[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
     exit 143
 }
 trap stop TERM INT
@@ -114,26 +119,81 @@ else
         --steps "$VAE_STEPS" --batch "$VAE_BATCH" --lr "$VAE_LR" --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
 fi
 
-# 3. Text-to-image base model (UNet + CLIP text encoder, on cached latents of the VAE above).
+# 3 + 4. Text-to-image base model (UNet + CLIP text encoder, on cached latents of the VAE above) and, on the other core
+# at the same time, the CLAP-style audio encoder. CLAP learns against a FROZEN text encoder's pooled caption embeddings;
+# it takes the text encoder of the base run's first checkpoint at or after step CLAP_TEXT_STEP (0 = wait for the finished
+# base model and run after it, one stage at a time). Stage 1 later maps the audio embedding onto the final text encoder's
+# tokens, so the CLAP target only has to tell captions apart, which the early text encoder already does.
 BASE_EXPORT="$MINI_ROOT/base/model"
-if [[ -f "$BASE_EXPORT/model_index.json" ]]; then
-    say "base: $BASE_EXPORT exists, skipped"
-else
-    say "base: $BASE_STEPS steps, batch $BASE_BATCH"
+CLAP_EXPORT="$MINI_ROOT/clap/audio_encoder"
+
+base_stage() {
+    if [[ -f "$BASE_EXPORT/model_index.json" ]]; then
+        say "base: $BASE_EXPORT exists, skipped"
+        return 0
+    fi
+    say "base: $BASE_STEPS steps, batch $BASE_BATCH, lr $BASE_LR, warm-up $BASE_WARMUP, EMA $BASE_EMA"
     # shellcheck disable=SC2086
     run "$MINI_ROOT/base.log" train base --data "$MANIFEST" --vae "$VAE_EXPORT" --out "$MINI_ROOT/base" --resume --seed "$SEED" \
-        --steps "$BASE_STEPS" --batch "$BASE_BATCH" --lr "$BASE_LR" --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
-fi
+        --steps "$BASE_STEPS" --batch "$BASE_BATCH" --lr "$BASE_LR" --warmup "$BASE_WARMUP" --ema "$BASE_EMA" --threads 1 \
+        --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+}
 
-# 4. CLAP-style audio encoder against the frozen text encoder above.
-CLAP_EXPORT="$MINI_ROOT/clap/audio_encoder"
-if [[ -f "$CLAP_EXPORT/config.json" ]]; then
-    say "clap: $CLAP_EXPORT exists, skipped"
-else
-    say "clap: $CLAP_STEPS steps, batch $CLAP_BATCH"
+# early_text_encoder STEP: exports the text encoder of the base run's first checkpoint at or after STEP (waiting for it)
+# into $MINI_ROOT/clap-text/model, by resuming a copy of that checkpoint with --steps equal to its step (no training).
+early_text_encoder() {
+    local want="$1" dir="$MINI_ROOT/clap-text" ckpt="" step
+    if [[ -f "$dir/model/text_encoder/config.json" ]]; then return 0; fi
+    say "clap: waiting for a base checkpoint at step >= $want"
+    while [[ -z "$ckpt" ]]; do
+        for c in "$MINI_ROOT"/base/checkpoints/step-*; do
+            [[ -f "$c/state.json" ]] || continue
+            step=$((10#${c##*step-}))
+            if (( step >= want )); then ckpt="$c"; break; fi
+        done
+        if [[ -z "$ckpt" ]]; then
+            if [[ -f "$BASE_EXPORT/model_index.json" ]]; then ckpt="$(ls -d "$MINI_ROOT"/base/checkpoints/step-* | tail -n 1)"; break; fi
+            sleep 30
+        fi
+    done
+    step=$((10#${ckpt##*step-}))
+    say "clap: text encoder of base checkpoint step $step"
+    rm -rf "$dir" && mkdir -p "$dir/checkpoints"
+    cp "$MINI_ROOT/base/config.json" "$dir/" && cp -r "$ckpt" "$dir/checkpoints/"
     # shellcheck disable=SC2086
-    run "$MINI_ROOT/clap.log" train clap --data "$MANIFEST" --text-encoder "$BASE_EXPORT" --out "$MINI_ROOT/clap" --resume --seed "$SEED" \
-        --steps "$CLAP_STEPS" --batch "$CLAP_BATCH" --lr "$CLAP_LR" --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+    run "$MINI_ROOT/clap.log" train base --data "$MANIFEST" --vae "$VAE_EXPORT" --out "$dir" --resume --seed "$SEED" \
+        --steps "$step" --batch "$BASE_BATCH" --lr "$BASE_LR" --warmup "$BASE_WARMUP" --ema "$BASE_EMA" --preview 0 --threads 1 $EXTRA_ARGS
+}
+
+clap_stage() {
+    if [[ -f "$CLAP_EXPORT/config.json" ]]; then
+        say "clap: $CLAP_EXPORT exists, skipped"
+        return 0
+    fi
+    local text="$BASE_EXPORT"
+    if (( CLAP_TEXT_STEP > 0 )); then
+        early_text_encoder "$CLAP_TEXT_STEP"
+        text="$MINI_ROOT/clap-text/model"
+    fi
+    say "clap: $CLAP_STEPS steps, batch $CLAP_BATCH, text encoder $text"
+    # shellcheck disable=SC2086
+    run "$MINI_ROOT/clap.log" train clap --data "$MANIFEST" --text-encoder "$text" --out "$MINI_ROOT/clap" --resume --seed "$SEED" \
+        --steps "$CLAP_STEPS" --batch "$CLAP_BATCH" --lr "$CLAP_LR" --threads 1 --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+}
+
+if (( CLAP_TEXT_STEP > 0 )); then
+    # Each branch is a child with its own trap; the parent's trap forwards SIGTERM to both.
+    ( trap 'kill -TERM $child 2>/dev/null; wait; exit 143' TERM; child=""; base_stage ) &
+    branches=($!)
+    ( trap 'kill -TERM $child 2>/dev/null; wait; exit 143' TERM; child=""; clap_stage ) &
+    branches+=($!)
+    failed=0
+    for b in "${branches[@]}"; do wait "$b" || failed=$?; done
+    branches=()
+    (( failed == 0 )) || { say "base/clap failed (exit $failed)"; exit "$failed"; }
+else
+    base_stage
+    clap_stage
 fi
 
 # 5. Stage 1: the audio projector, against the frozen text encoder and audio encoder above.
