@@ -65,6 +65,60 @@ public class GenerateCommandTests(TinySonicFixture tiny) : IClassFixture<TinySon
     }
 
     [Fact]
+    public void CountGivesOneImagePerSeedAndTheSheetHoldsThemRowBySound()
+    {
+        using var tmp = new TempDir();
+        var sounds = tmp.File("sounds");
+        Directory.CreateDirectory(sounds);
+        File.Copy(tiny.Tone, Path.Combine(sounds, "a_tone.wav"));
+        File.Copy(tiny.Noise, Path.Combine(sounds, "b_noise.wav"));
+        var outDir = tmp.File("pngs");
+        var sheet = tmp.File("sheet.png");
+        var (code, output, err) = Sonic(Fast("--audio", sounds, "--out", outDir, "--size", "32", "--seed", "5", "--count", "3", "--sheet", sheet));
+        Assert.True(code == 0, err);
+        Assert.Contains("wrote 6 of 6 images", output);
+        string[] names = ["a_tone", "b_noise"];
+        var cells = names.SelectMany(n => new[] { 5, 6, 7 }.Select(s => Path.Combine(outDir, $"{n}-s{s}.png"))).ToList();
+        foreach (var c in cells) Assert.True(File.Exists(c), c);
+        Assert.Equal("6", PngText.Read(cells[1])["seed"]);
+
+        using var image = ImageTensor.Load(sheet);
+        int g = ContactSheet.Gap;
+        Assert.Equal(new long[] { 1, 3, 2 * 32 + g, 3 * 32 + 2 * g }, image.shape);
+        for (int i = 0; i < cells.Count; i++)
+        {
+            using var cell = ImageTensor.Load(cells[i]);
+            int row = i / 3, col = i % 3;
+            using var crop = image[.., .., (row * (32 + g))..(row * (32 + g) + 32), (col * (32 + g))..(col * (32 + g) + 32)];
+            Assert.True(crop.equal(cell).all().item<bool>(), $"sheet cell {row},{col} is not {cells[i]}");
+        }
+        using (var s5 = ImageTensor.Load(cells[0]))
+        using (var s6 = ImageTensor.Load(cells[1]))
+            Assert.False(s5.equal(s6).all().item<bool>(), "seeds 5 and 6 gave the same image");
+        var meta = PngText.Read(sheet);
+        Assert.Equal("a_tone.wav, b_noise.wav", meta["rows"]);
+        Assert.Contains("5..7", meta["layout"]);
+
+        // The same seed alone reproduces the sheet's cell.
+        var single = tmp.File("single.png");
+        (code, _, err) = Sonic(Fast("--audio", Path.Combine(sounds, "b_noise.wav"), "--out", single, "--size", "32", "--seed", "6"));
+        Assert.True(code == 0, err);
+        using (var a = ImageTensor.Load(single))
+        using (var b = ImageTensor.Load(Path.Combine(outDir, "b_noise-s6.png")))
+            Assert.True(a.equal(b).all().item<bool>());
+    }
+
+    [Theory]
+    [InlineData("--count", "0", "--count 0: must be between 1 and 1000")]
+    [InlineData("--sheet", "/nonexistent-dir/sheet.png", "--sheet /nonexistent-dir/sheet.png: folder '/nonexistent-dir' does not exist")]
+    public void BadCountOrSheetIsOneLine(string option, string value, string message)
+    {
+        var (code, _, err) = Sonic(Fast("--audio", tiny.Tone, option, value));
+        Assert.NotEqual(0, code);
+        Assert.Contains(message, OneErrorLine(err));
+    }
+
+    [Fact]
     public void OfficialFilesThroughSonic()
     {
         using var tmp = new TempDir();

@@ -34,12 +34,14 @@ public static class GenerateCommand
         var gain = new Option<double>("--gain") { Description = "Loudness change in dB before the audio encoder", DefaultValueFactory = _ => 0 };
         var offset = new Option<double>("--audio-offset") { Description = "Start (seconds) of the 10-s window of a longer sound", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--out") { Description = "Output PNG for one sound, or folder (default: <sound name>.png, or sonic-out/ for a folder)" };
+        var count = new Option<int>("--count") { Description = "Images per sound, with seeds --seed, --seed+1, ... (files get a -s<seed> suffix when > 1)", DefaultValueFactory = _ => 1 };
+        var sheet = new Option<string?>("--sheet") { Description = "Also write one contact-sheet PNG: a row per sound, a column per seed" };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
         var threads = CommonOptions.TorchThreads();
         var cmd = new Command("generate", "Generate an image from a sound (SonicDiffusion)")
         {
-            audio, prompt, negative, model, sonic, beta, betaSites, guidance, audioGuidance, steps, scheduler, seed, size, mix, gain, offset, output, device, dtype, threads,
+            audio, prompt, negative, model, sonic, beta, betaSites, guidance, audioGuidance, steps, scheduler, seed, size, mix, gain, offset, output, count, sheet, device, dtype, threads,
         };
         cmd.SetAction(pr =>
         {
@@ -51,6 +53,12 @@ public static class GenerateCommand
             var mixes = pr.GetValue(mix)!.Select(m => AudioMix.Parse(m)).ToList();
             foreach (var m in mixes)
                 if (!File.Exists(m.Path)) throw new SonicException($"--mix {m.Path}: file not found");
+
+            int perSound = pr.GetValue(count);
+            if (perSound is < 1 or > 1000) throw new SonicException($"--count {perSound}: must be between 1 and 1000");
+            var sheetPath = pr.GetValue(sheet);
+            if (sheetPath != null && Path.GetDirectoryName(Path.GetFullPath(sheetPath)) is { } sheetDir && !Directory.Exists(sheetDir))
+                throw new SonicException($"--sheet {sheetPath}: folder '{sheetDir}' does not exist");
 
             var sounds = ListSounds(audioPath);
             var modelPath = ResolveModel(pr.GetValue(model));
@@ -85,7 +93,8 @@ public static class GenerateCommand
 
             var targets = OutputPaths(audioPath, sounds, pr.GetValue(output));
             var pipeline = new AudioToImagePipeline(loaded);
-            int failed = 0;
+            var rows = new List<ContactSheet.Row>();
+            int failed = 0, written = 0;
             sw.Restart();
             ConsoleProgress.Run(p =>
             {
@@ -93,12 +102,20 @@ public static class GenerateCommand
                 {
                     CliContext.Cancellation.ThrowIfCancellationRequested();
                     if (sounds.Count > 1) p.Report(new ProgressInfo("sounds", i, sounds.Count, Path.GetFileName(sounds[i])));
-                    var req = baseRequest with { Audio = sounds[i] };
+                    var cells = new List<string>();
                     try
                     {
-                        using var image = pipeline.Generate(req, p, CliContext.Cancellation);
-                        var meta = pipeline.Metadata(req).Append(new("software", "SonicDiffusion.NET generate"));
-                        ImageTensor.SavePng(image, targets[i], meta);
+                        for (int k = 0; k < perSound; k++)
+                        {
+                            var req = baseRequest with { Audio = sounds[i], Seed = baseRequest.Seed + k };
+                            string target = perSound == 1 ? targets[i] : SeedPath(targets[i], req.Seed);
+                            using var image = pipeline.Generate(req, p, CliContext.Cancellation);
+                            var meta = pipeline.Metadata(req).Append(new("software", "SonicDiffusion.NET generate"));
+                            ImageTensor.SavePng(image, target, meta);
+                            cells.Add(target);
+                            written++;
+                        }
+                        rows.Add(new ContactSheet.Row(Path.GetFileName(sounds[i]), cells));
                     }
                     catch (SonicException e) when (sounds.Count > 1)
                     {
@@ -110,14 +127,27 @@ public static class GenerateCommand
                 return 0;
             });
             pipeline.ClearCache();
-            int written = sounds.Count - failed;
-            Console.WriteLine(sounds.Count == 1
+            Console.WriteLine(written == 1
                 ? $"wrote {targets[0]} ({w}x{h}, {sw.Elapsed.TotalSeconds:0.0} s)"
-                : $"wrote {written} of {sounds.Count} images to {Path.GetDirectoryName(targets[0])} ({w}x{h}, {sw.Elapsed.TotalSeconds:0.0} s)");
+                : $"wrote {written} of {sounds.Count * perSound} images to {Path.GetDirectoryName(Path.GetFullPath(targets[0]))} ({w}x{h}, {sw.Elapsed.TotalSeconds:0.0} s)");
+            if (sheetPath != null && rows.Count > 0)
+            {
+                ContactSheet.Write(sheetPath, rows, [
+                    new("software", "SonicDiffusion.NET generate"),
+                    new("layout", $"one row per sound, one column per seed ({baseRequest.Seed}..{baseRequest.Seed + perSound - 1})"),
+                    new("rows", string.Join(", ", rows.Select(r => r.Name))),
+                    .. pipeline.Metadata(baseRequest).Where(kv => kv.Key is not ("audio" or "seed")),
+                ]);
+                Console.WriteLine($"wrote {sheetPath} ({rows.Count} × {perSound})");
+            }
             return failed == 0 ? 0 : 1;
         });
         return cmd;
     }
+
+    /// <summary>x.png → x-s&lt;seed&gt;.png.</summary>
+    public static string SeedPath(string path, long seed) =>
+        Path.Combine(Path.GetDirectoryName(path) ?? "", Path.GetFileNameWithoutExtension(path) + "-s" + seed.ToString(CultureInfo.InvariantCulture) + Path.GetExtension(path));
 
     private static double[] ParseList(string s, string option)
     {
