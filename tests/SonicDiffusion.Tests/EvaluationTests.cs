@@ -51,6 +51,8 @@ public class EvaluationTests(SmallWorldFixture world) : IClassFixture<SmallWorld
         Assert.Equal(4, main["fid_count"]!.GetValue<int>());
         Assert.True(main["fid"]!.GetValue<double>() >= 0 && main["fid_real_baseline"]!.GetValue<double>() >= 0);
         Assert.NotNull(main["intensity_spearman"]);
+        Assert.InRange(main["mean_luminance"]!.GetValue<double>(), 0, 1);
+        Assert.InRange(main["real_mean_luminance"]!.GetValue<double>(), 0, 1);
         Assert.Equal(2, json["beta_sweep"]!.AsArray().Count);
         Assert.Equal(2, json["guidance_sweep"]!.AsArray().Count);
         Assert.Equal(2, json["beta_sweep"]![0]!["metrics"]!["count"]!.GetValue<int>());
@@ -58,6 +60,18 @@ public class EvaluationTests(SmallWorldFixture world) : IClassFixture<SmallWorld
         Assert.Contains("## β sweep", md);
         Assert.Contains("## Guidance sweep", md);
         Assert.Contains("real vs real baseline", md);
+    }
+
+    [Fact]
+    public void LuminanceIsRec601Luma()
+    {
+        using var red = torch.zeros(1, 3, 4, 4);
+        red[0, 0] = torch.ones(4, 4);
+        using var l = WorldEvaluator.Luminance(red);
+        Assert.Equal(0.299, l.item<float>(), 5);
+        using var grey = torch.full(1, 3, 2, 2, 0.5f);
+        using var g = WorldEvaluator.Luminance(grey);
+        Assert.Equal(0.5, g.item<float>(), 5);
     }
 
     [Fact]
@@ -92,6 +106,17 @@ public class EvaluationTests(SmallWorldFixture world) : IClassFixture<SmallWorld
         Assert.Contains("no image files", md);
         Assert.True(File.Exists(tmp.File("report/samples.png")));
         Assert.True(File.Exists(tmp.File("report/intensity.png")));
+
+        Assert.InRange(report.Main.MeanLuminance, 0, 1);
+        Assert.Null(report.Main.RealMeanLuminance);
+        Assert.Contains("no text prompt", md);
+
+        // A prompt reaches every generation (the images change) and is reported.
+        var prompted = new WorldEvaluator(model, classifier, new EvaluationOptions { Count = 3, SweepCount = 0, Steps = 2, Prompt = "at night" })
+            .Run(manifest, tmp.File("report-night"));
+        Assert.Equal("at night", prompted.Options.Prompt);
+        Assert.NotEqual(report.Main.MeanLuminance, prompted.Main.MeanLuminance);
+        Assert.Contains("text prompt with every sound: \"at night\"", File.ReadAllText(tmp.File("report-night/report.md")));
 
         // The strict training reader still rejects such a manifest.
         Assert.NotEmpty(DatasetManifest.Read(csv).Issues);

@@ -18,6 +18,8 @@ public sealed record EvaluationOptions
     /// <summary>β of the main set and the guidance sweep; null = the model's own β.</summary>
     public double? Beta { get; init; }
     public string Scheduler { get; init; } = "pndm";
+    /// <summary>Text prompt given with every sound ("" = audio only, as the official demo).</summary>
+    public string Prompt { get; init; } = "";
     /// <summary>Image side; null = the model's native size.</summary>
     public int? Size { get; init; }
     public string Split { get; init; } = "test";

@@ -26,6 +26,10 @@ public sealed record SetMetrics
     public double? RealIntensitySpearman { get; init; }
     /// <summary>Classifier accuracy on the paired real images.</summary>
     public double? RealAccuracy { get; init; }
+    /// <summary>Mean Rec. 601 luma of the generated images (how a prompt such as "at night" moves the scene).</summary>
+    public double MeanLuminance { get; init; }
+    /// <summary>The same on the paired real images.</summary>
+    public double? RealMeanLuminance { get; init; }
     public double SecondsPerImage { get; init; }
 }
 
@@ -69,6 +73,7 @@ public sealed record EvaluationReport
         md.AppendLine("# SonicDiffusion evaluation report").AppendLine();
         md.AppendLine($"- model: `{Model}`").AppendLine($"- classifier: `{Classifier}`").AppendLine($"- manifest: `{Manifest}` (split `{Split}`)");
         md.AppendLine(string.Create(c, $"- {Main.Count} held-out sounds, {Size}×{Size}, {Options.Steps} {Options.Scheduler} steps, guidance {Options.Guidance}, β {Beta}, seeds {Options.Seed}…{Options.Seed + Main.Count - 1}"));
+        md.AppendLine(Options.Prompt.Length == 0 ? "- no text prompt (audio only)" : $"- text prompt with every sound: \"{Options.Prompt}\"");
         md.AppendLine(string.Create(c, $"- {ElapsedSeconds / 60:0.0} min in all, {Main.SecondsPerImage:0.00} s per image (generation + classification)")).AppendLine();
 
         md.AppendLine("## Main figures").AppendLine();
@@ -77,6 +82,7 @@ public sealed record EvaluationReport
         md.AppendLine($"| IIS (feature cosine to the paired real image) | {F(Main.Iis)} | n = {Main.IisCount} |");
         md.AppendLine($"| FID-proxy (classifier features, generated vs real) | {F(Main.Fid, "0.00")} | real vs real baseline {F(Main.FidRealBaseline, "0.00")} (n = {Main.FidCount} each) |");
         md.AppendLine($"| intensity → visual magnitude Spearman ρ | {F(Main.IntensitySpearman)} | on the paired real images {F(Main.RealIntensitySpearman)} |");
+        md.AppendLine($"| mean luminance (Rec. 601) | {F(Main.MeanLuminance)} | paired real images {F(Main.RealMeanLuminance)} |");
         md.AppendLine();
         if (Skipped.Count > 0)
         {

@@ -22,7 +22,7 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
     public const string MarkdownFile = "report.md";
     public const string SamplesFile = "samples.png";
 
-    private sealed record Prediction(int Class, double Magnitude, double[] Features);
+    private sealed record Prediction(int Class, double Magnitude, double[] Features, double Luminance);
 
     private readonly AudioToImagePipeline _pipeline = new(model);
     private readonly Dictionary<(int Line, double Beta, double Guidance), Prediction> _generated = [];
@@ -68,14 +68,16 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
         if (!hasIntensity) skipped.Add(new("intensity → visual magnitude ρ", "the manifest has no 'intensity' column"));
         if (main.Count(HasImage) is > 0 and var k && k < main.Count) Note($"{main.Count - k} of {main.Count} rows have no image file; IIS and FID use the other {k}");
 
-        int total = main.Count + Options.Betas.Count * sweepRows.Count + Options.Guidances.Count * sweepRows.Count;
+        int total = main.Count + (Options.Betas.Count + Options.Guidances.Count) * sweepRows.Count;
         int done = 0;
         progress?.Report(new ProgressInfo("eval", 0, total));
         void Step() => progress?.Report(new ProgressInfo("eval", ++done, total));
 
         var mainMetrics = Measure(main, reserve, beta, Options.Guidance, size, keepForGrid: true, Step, ct);
-        var betaSweep = Options.Betas.Select(b => new SweepPoint(b, Options.Guidance, Measure(sweepRows, reserve, b, Options.Guidance, size, false, Step, ct))).ToList();
-        var guidanceSweep = Options.Guidances.Select(g => new SweepPoint(beta, g, Measure(sweepRows, reserve, beta, g, size, false, Step, ct))).ToList();
+        IReadOnlyList<double> sweepBetas = sweepRows.Count == 0 ? [] : Options.Betas;
+        IReadOnlyList<double> sweepGuidances = sweepRows.Count == 0 ? [] : Options.Guidances;
+        var betaSweep = sweepBetas.Select(b => new SweepPoint(b, Options.Guidance, Measure(sweepRows, reserve, b, Options.Guidance, size, false, Step, ct))).ToList();
+        var guidanceSweep = sweepGuidances.Select(g => new SweepPoint(beta, g, Measure(sweepRows, reserve, beta, g, size, false, Step, ct))).ToList();
         progress?.Report(new ProgressInfo("eval", total, total));
 
         Directory.CreateDirectory(outDir);
@@ -186,6 +188,8 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
                 withIntensity.Where(real.ContainsKey).Select(i => rows[i].Number("intensity")!.Value).ToList(),
                 withIntensity.Where(real.ContainsKey).Select(i => real[i].Magnitude).ToList())),
             RealAccuracy = withImage.Count > 0 ? withImage.Average(i => real[i].Class == labels[i] ? 1.0 : 0.0) : null,
+            MeanLuminance = preds.Average(q => q.Luminance),
+            RealMeanLuminance = withImage.Count > 0 ? withImage.Average(i => real[i].Luminance) : null,
             SecondsPerImage = seconds.Count > 0 ? seconds.Average() : _secondsPerImage.DefaultIfEmpty(0).Average(),
         };
     }
@@ -196,7 +200,7 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
     {
         var req = new AudioToImageRequest
         {
-            Audio = _manifest.AudioPath(row), Steps = Options.Steps, Guidance = guidance, Beta = beta, Seed = seed,
+            Audio = _manifest.AudioPath(row), Prompt = Options.Prompt, Steps = Options.Steps, Guidance = guidance, Beta = beta, Seed = seed,
             Scheduler = Options.Scheduler, Width = size, Height = size,
         };
         var sw = Stopwatch.StartNew();
@@ -219,9 +223,19 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
 
     private Prediction Classify(Tensor image01)
     {
-        using var o = classifier.Predict(image01.cpu().to_type(ScalarType.Float32));
+        var x = image01.cpu().to_type(ScalarType.Float32);
+        using var o = classifier.Predict(x);
+        using var luma = Luminance(x);
         return new Prediction((int)o.Logits[0].argmax().item<long>(), o.Intensity[0].item<float>(),
-            o.Features[0].to_type(ScalarType.Float64).data<double>().ToArray());
+            o.Features[0].to_type(ScalarType.Float64).data<double>().ToArray(), luma.item<float>());
+    }
+
+    /// <summary>Mean Rec. 601 luma of [1, 3, H, W] RGB in [0, 1].</summary>
+    public static Tensor Luminance(Tensor rgb01)
+    {
+        using var w = torch.tensor(new[] { 0.299f, 0.587f, 0.114f }).reshape(1, 3, 1, 1);
+        using var weighted = rgb01 * w;
+        return weighted.sum(1).mean();
     }
 
     public static double Cosine(double[] a, double[] b)
