@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Refreshes everything the repository shows of the installed models/sonic-mini bundle (run after
+# `INSTALL=1 scripts/train-mini.sh`; needs the world of that run and jq):
+#   samples/            one held-out (test split) sound per class: duration 4-7 s, intensity closest to 0.75,
+#                       + samples/manifest.jsonl (audio, label, intensity, where it came from)
+#   docs/examples.png   sound class x seed sheet, the newcomer command's settings (seeds 1-4)
+#   docs/examples-night.png  the same with --prompt "at night"
+#   docs/eval-mini/ and docs/eval-mini-night/   sonic eval reports (audio only; with "at night")
+#   docs/eval-edit-mini/                          sonic eval edit report
+# and prints `sonic bench generate` with the bundle at 1 and 2 threads. Deterministic: same bundle, same files.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MINI_ROOT="${MINI_ROOT:-$ROOT/runs/mini}"
+MANIFEST="$MINI_ROOT/world/manifest.jsonl"
+MODEL="$ROOT/models/sonic-mini"
+THREADS="${THREADS:-1}"
+STEPS="${STEPS:-}"          # empty = each command's default
+SONIC="$ROOT/src/SonicDiffusion.Cli/bin/Release/net10.0/linux-x64/sonic"
+export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
+
+cd "$ROOT"
+say() { echo "[$(date '+%F %T')] $*"; }
+[[ -f "$MANIFEST" ]] || { echo "error: $MANIFEST: no world (run scripts/train-mini.sh first)" >&2; exit 1; }
+[[ -f "$MODEL/adapters/config.json" ]] || { echo "error: $MODEL: no installed bundle (INSTALL=1 scripts/train-mini.sh)" >&2; exit 1; }
+command -v jq > /dev/null || { echo "error: jq is needed (apt-get install jq)" >&2; exit 1; }
+
+say "building (dotnet build -c Release)"
+dotnet build -c Release "$ROOT/src/SonicDiffusion.Cli/SonicDiffusion.Cli.csproj" > /dev/null
+
+# 1. samples/
+say "samples/: one test-split sound per class"
+WORLD_DIR="$(dirname "$MANIFEST")"
+SEED_OF_WORLD="$(jq -r .seed "$WORLD_DIR/world.json")"
+rm -rf "$ROOT/samples" && mkdir -p "$ROOT/samples"
+jq -s -c '[.[] | select(.split == "test" and .duration_s >= 4 and .duration_s <= 7)] | group_by(.label)
+          | map(min_by((.intensity - 0.75) | fabs)) | .[]' "$MANIFEST" |
+while read -r row; do
+    label="$(jq -r .label <<< "$row")"
+    cp "$WORLD_DIR/$(jq -r .audio <<< "$row")" "$ROOT/samples/$label.wav"
+    jq -c --arg seed "$SEED_OF_WORLD" '{audio: (.label + ".wav"), label: .label, intensity, caption,
+        source: ("sonic data synth --count 10000 --seed " + $seed + ", test row " + (.index | tostring))}' <<< "$row"
+done > "$ROOT/samples/manifest.jsonl"
+say "samples/: $(wc -l < "$ROOT/samples/manifest.jsonl") sounds, $(du -sh "$ROOT/samples" | cut -f1)"
+
+# 2. Example sheets (rows: samples/ in name order; columns: seeds 1-4).
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+say "docs/examples.png"
+"$SONIC" generate --audio "$ROOT/samples" --out "$TMP/plain" --count 4 --seed 1 --threads "$THREADS" ${STEPS:+--steps "$STEPS"} \
+    --sheet "$ROOT/docs/examples.png"
+say "docs/examples-night.png"
+"$SONIC" generate --audio "$ROOT/samples" --out "$TMP/night" --count 4 --seed 1 --threads "$THREADS" ${STEPS:+--steps "$STEPS"} \
+    --prompt "at night" --sheet "$ROOT/docs/examples-night.png"
+
+# 3. Evaluation reports.
+say "docs/eval-mini"
+"$SONIC" eval --data "$MANIFEST" --out "$ROOT/docs/eval-mini" --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
+say "docs/eval-mini-night"
+"$SONIC" eval --data "$MANIFEST" --out "$ROOT/docs/eval-mini-night" --prompt "at night" --sweep-count 0 --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
+say "docs/eval-edit-mini"
+"$SONIC" eval edit --data "$MANIFEST" --out "$ROOT/docs/eval-edit-mini" --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
+
+# 4. Speed (printed; docs/benchmarks.md records it with the machine and date).
+for t in 1 2; do
+    say "bench generate, $t thread(s)"
+    OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t "$SONIC" bench generate --threads "$t"
+done
+say "done"
