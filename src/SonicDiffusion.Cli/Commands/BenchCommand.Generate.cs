@@ -8,6 +8,7 @@ using SonicDiffusion.Diagnostics;
 using SonicDiffusion.IO;
 using SonicDiffusion.Models;
 using SonicDiffusion.Pipelines;
+using SonicDiffusion.Schedulers;
 using SonicDiffusion.Text;
 using SonicDiffusion.Training;
 using TorchSharp;
@@ -79,12 +80,42 @@ public static partial class BenchCommand
                 }
                 var whole = Timing.Measure(Once, 1, n, (i, ms) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  run {i + 1}: {ms / 1000:0.000} s")));
                 var encode = Timing.Measure(() => { pipeline.ClearCache(); pipeline.AudioEmbedding(sound).Dispose(); }, 1, n);
+                // The sampler's UNet calls (denoiser wrapped with a stopwatch) and the VAE decode, each timed alone.
+                var unetClock = new Stopwatch();
+                int calls = 0;
+                DenoiseFn Timed(DenoiseFn inner) => (x, t) =>
+                {
+                    unetClock.Start();
+                    try { return inner(x, t); }
+                    finally { unetClock.Stop(); calls++; }
+                };
+                var unetMs = new List<double>();
+                Tensor? lastLatent = null;
+                var sampler = Timing.Measure(() =>
+                {
+                    unetClock.Reset();
+                    lastLatent?.Dispose();
+                    lastLatent = pipeline.GenerateLatents(req, wrapDenoiser: Timed);
+                    unetMs.Add(unetClock.Elapsed.TotalMilliseconds);
+                }, 1, n);
+                int callsPerImage = calls / (n + 1);
+                var decode = Timing.Measure(() => { using var mode = torch.inference_mode(); loaded.Sd.DecodeToImage(lastLatent!).Dispose(); }, 1, n);
+                lastLatent?.Dispose();
                 pipeline.ClearCache();
+                double unetMedian = unetMs.Skip(1).Order().ElementAt((unetMs.Count - 1) / 2);
                 string mode = req.Guidance > 1 ? "guided (UNet batch 2)" : "unguided (UNet batch 1)";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"per image ({side}×{side}, {req.Steps} {req.Scheduler} steps, {mode}): median {whole.Median / 1000:0.000} s, best {whole.Best / 1000:0.000} s over {n} runs after 1 warm-up"));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  of which audio encode (read + log-mel + CLAP): median {encode.Median / 1000:0.000} s; sampler + decode ≈ {(whole.Median - encode.Median) / 1000:0.000} s"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  timed alone: conditioning + sampler median {sampler.Median / 1000:0.000} s, of which {callsPerImage} UNet calls {unetMedian / 1000:0.000} s ({unetMedian / Math.Max(1, callsPerImage):0.0} ms each); VAE decode median {decode.Median / 1000:0.000} s"));
+                var ucfg = loaded.Sd.Unet.Config;
+                int latentSide = side / loaded.Sd.VaeScaleFactor, unetBatch = req.Guidance > 1 ? 2 : 1;
+                double gflop = UNetCost.ForConfig(ucfg, latentSide, latentSide).TotalFlops * unetBatch / 1e9;
+                double perCall = unetMedian / Math.Max(1, callsPerImage) / 1000;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  UNet (analytic, adapters excluded): {gflop:0.000} GFLOP per call (batch {unetBatch}) → {gflop / perCall:0.0} GFLOP/s"));
                 if (File.Exists("/proc/loadavg")) Console.WriteLine($"load average at end: {File.ReadAllText("/proc/loadavg").Trim()}");
             }
             finally

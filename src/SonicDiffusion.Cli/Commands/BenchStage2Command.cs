@@ -96,8 +96,7 @@ public static class BenchStage2Command
         var timing = Timing.Measure(Step, 1, repeat);
         // Forward: UNet (analytic) + adapters + projector. Backward through frozen layers needs only input gradients
         // (≈ 1× their forward); the trainable adapters/projector need input and weight gradients (≈ 2×).
-        var unetCost = UNetCost.Count(cfg.BlockOutChannels, cfg.LayersPerBlock, cfg.DownBlockTypes.Select(d => d.StartsWith("CrossAttn", StringComparison.Ordinal)).ToArray(),
-            true, cfg.InChannels, cfg.OutChannels, cfg.CrossAttentionDim, 77, side, side);
+        var unetCost = UNetCost.ForConfig(cfg, side, side);
         double adapterMacs = 0;
         foreach (var site in set.Sites)
         {

@@ -78,6 +78,11 @@ public static class UNetCost
         return new Breakdown(blocks, lin, att);
     }
 
+    /// <summary>A UNet of <paramref name="cfg"/> (mid block with attention) at the given latent size.</summary>
+    public static Breakdown ForConfig(Models.UNet2DConditionConfig cfg, int latentHeight, int latentWidth, int contextLength = 77) =>
+        Count(cfg.BlockOutChannels, cfg.LayersPerBlock, Enumerable.Range(0, cfg.NumLevels).Select(cfg.DownHasAttention).ToArray(),
+            true, cfg.InChannels, cfg.OutChannels, cfg.CrossAttentionDim, contextLength, latentHeight, latentWidth);
+
     /// <summary>SD v1.x (v1.4/v1.5) UNet at the given latent size with a 77-token context.</summary>
     public static Breakdown StableDiffusionV1(int latentHeight = 64, int latentWidth = 64) =>
         Count(new[] { 320, 640, 1280, 1280 }, 2, new[] { true, true, true, false }, true, 4, 4, 768, 77, latentHeight, latentWidth);
