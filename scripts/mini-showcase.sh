@@ -7,6 +7,7 @@
 #   docs/examples-night.png  the same with --prompt "at night"
 #   docs/eval-mini/ and docs/eval-mini-night/   sonic eval reports (audio only; with "at night")
 #   docs/eval-edit-mini/                          sonic eval edit report
+# (counts: EVAL_COUNT, SWEEP_COUNT, NIGHT_COUNT, EDIT_COUNT; two lanes run side by side, about 15 min on 2 cores)
 # and prints `sonic bench generate` with the bundle at 1 and 2 threads. Deterministic: same bundle, same files.
 set -euo pipefail
 
@@ -43,23 +44,42 @@ while read -r row; do
 done > "$ROOT/samples/manifest.jsonl"
 say "samples/: $(wc -l < "$ROOT/samples/manifest.jsonl") sounds, $(du -sh "$ROOT/samples" | cut -f1)"
 
-# 2. Example sheets (rows: samples/ in name order; columns: seeds 1-4).
+# 2 + 3. Example sheets and evaluation reports, in two lanes (one per core, one torch thread each).
+EVAL_COUNT="${EVAL_COUNT:-90}"       # held-out sounds of the main eval set (10 per class)
+SWEEP_COUNT="${SWEEP_COUNT:-9}"      # sounds per beta / guidance sweep point
+NIGHT_COUNT="${NIGHT_COUNT:-45}"
+EDIT_COUNT="${EDIT_COUNT:-9}"        # scenes edited (x 2 sounds x 3 injection fractions)
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-say "docs/examples.png"
-"$SONIC" generate --audio "$ROOT/samples" --out "$TMP/plain" --count 4 --seed 1 --threads "$THREADS" ${STEPS:+--steps "$STEPS"} \
-    --sheet "$ROOT/docs/examples.png"
-say "docs/examples-night.png"
-"$SONIC" generate --audio "$ROOT/samples" --out "$TMP/night" --count 4 --seed 1 --threads "$THREADS" ${STEPS:+--steps "$STEPS"} \
-    --prompt "at night" --sheet "$ROOT/docs/examples-night.png"
-
-# 3. Evaluation reports.
-say "docs/eval-mini"
-"$SONIC" eval --data "$MANIFEST" --out "$ROOT/docs/eval-mini" --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
-say "docs/eval-mini-night"
-"$SONIC" eval --data "$MANIFEST" --out "$ROOT/docs/eval-mini-night" --prompt "at night" --sweep-count 0 --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
-say "docs/eval-edit-mini"
-"$SONIC" eval edit --data "$MANIFEST" --out "$ROOT/docs/eval-edit-mini" --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
+lane_a() {
+    say "docs/eval-mini"
+    "$SONIC" eval --data "$MANIFEST" --out "$ROOT/docs/eval-mini" --count "$EVAL_COUNT" --sweep-count "$SWEEP_COUNT" \
+        --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
+    say "docs/eval-mini-night"
+    "$SONIC" eval --data "$MANIFEST" --out "$ROOT/docs/eval-mini-night" --prompt "at night" --count "$NIGHT_COUNT" --sweep-count 0 \
+        --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
+}
+lane_b() {
+    # Rows: samples/ in name order; columns: seeds 1-4; the newcomer command's settings otherwise.
+    say "docs/examples.png"
+    "$SONIC" generate --audio "$ROOT/samples" --out "$TMP/plain" --count 4 --seed 1 --threads "$THREADS" ${STEPS:+--steps "$STEPS"} \
+        --sheet "$ROOT/docs/examples.png"
+    say "docs/examples-night.png"
+    "$SONIC" generate --audio "$ROOT/samples" --out "$TMP/night" --count 4 --seed 1 --threads "$THREADS" ${STEPS:+--steps "$STEPS"} \
+        --prompt "at night" --sheet "$ROOT/docs/examples-night.png"
+    say "docs/eval-edit-mini"
+    "$SONIC" eval edit --data "$MANIFEST" --out "$ROOT/docs/eval-edit-mini" --count "$EDIT_COUNT" --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
+}
+lane_a > "$TMP/lane-a.log" 2>&1 &
+a=$!
+lane_b > "$TMP/lane-b.log" 2>&1 &
+b=$!
+rc=0
+wait $a || rc=$?
+cat "$TMP/lane-a.log"
+wait $b || rc=$?
+cat "$TMP/lane-b.log"
+(( rc == 0 )) || { echo "error: a lane failed (exit $rc)" >&2; exit "$rc"; }
 
 # 4. Speed (printed; docs/benchmarks.md records it with the machine and date).
 for t in 1 2; do

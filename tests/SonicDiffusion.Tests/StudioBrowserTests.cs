@@ -1,4 +1,5 @@
 using Microsoft.Playwright;
+using SonicDiffusion.Data.World;
 using SonicDiffusion.Studio;
 using SonicDiffusion.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -7,9 +8,10 @@ namespace SonicDiffusion.Tests;
 
 /// <summary>
 /// The page in a real browser: Playwright for .NET drives Debian's Chromium (no browser download) against the studio
-/// on Kestrel at a free loopback port: generate from a sample, then edit a photo with it. Set SONIC_STUDIO_SCREENSHOT=path.png to keep a screenshot of the page.
+/// on Kestrel at a free loopback port, with the bundled sonic-mini model and the repository's samples: generate from a
+/// sample, then edit a world scene with it. Set SONIC_STUDIO_SCREENSHOT=path.png to keep a screenshot of the page.
 /// </summary>
-public class StudioBrowserTests(StudioTestModel studio, ITestOutputHelper output) : IClassFixture<StudioTestModel>
+public class StudioBrowserTests(BundledStudioModel studio, ITestOutputHelper output) : IClassFixture<BundledStudioModel>
 {
     private static readonly string[] ChromiumArgs =
     [
@@ -40,21 +42,20 @@ public class StudioBrowserTests(StudioTestModel studio, ITestOutputHelper output
         page.PageError += (_, e) => consoleErrors.Add(e);
 
         await page.GotoAsync(url + "/");
-        await Assertions.Expect(page.Locator("#model-line")).ToContainTextAsync("Model: tiny-sonic · 64×64 · sound-conditioned");
+        await Assertions.Expect(page.Locator("#model-line")).ToContainTextAsync("Model: sonic-mini · 128×128 · sound-conditioned");
         await Assertions.Expect(page.Locator("#sample-select option[value=raining]")).ToHaveCountAsync(1);
 
         await page.Locator("#sample-select").SelectOptionAsync("raining");
         await Assertions.Expect(page.Locator("#spectrogram")).ToBeVisibleAsync();
-        await Assertions.Expect(page.Locator("#sound-status")).ToContainTextAsync("2.00 s, 44100 Hz");
+        await Assertions.Expect(page.Locator("#sound-status")).ToContainTextAsync("4.81 s, 44100 Hz");
 
-        await page.Locator("#prompt").FillAsync("rain over a lake");
-        await page.Locator("#steps").FillAsync("6");
+        await page.Locator("#steps").FillAsync("25");
         await page.Locator("#seed").FillAsync("11");
         await page.Locator("#go").ClickAsync();
 
         var image = page.Locator("#gallery li img").First;
         await Assertions.Expect(image).ToBeVisibleAsync(new() { Timeout = 120_000 });
-        await page.WaitForFunctionAsync("() => { const i = document.querySelector('#gallery li img'); return i && i.complete && i.naturalWidth === 64; }");
+        await page.WaitForFunctionAsync("() => { const i = document.querySelector('#gallery li img'); return i && i.complete && i.naturalWidth === 128; }");
         await Assertions.Expect(page.Locator("#progress-text")).ToContainTextAsync("Done");
         await Assertions.Expect(page.Locator("#gallery li dd").Filter(new() { HasText = "sample raining" })).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#gallery li a[download]")).ToHaveAttributeAsync("download", new System.Text.RegularExpressions.Regex("seed11\\.png$"));
@@ -70,22 +71,25 @@ public class StudioBrowserTests(StudioTestModel studio, ITestOutputHelper output
         await Assertions.Expect(page.Locator("#feature-out")).ToHaveTextAsync("0.8");
         await Assertions.Expect(page.Locator("#go")).ToHaveTextAsync("Edit image");
 
-        var photo = ImageEditPipelineTests.WriteSource(studio.Temp.File("browser-photo.png"), 80, 48);
+        // A held-out-style world scene (a campfire) to be edited with the rain sound.
+        var scene = Enumerable.Range(0, 50).Select(i => WorldGenerator.Plan(7, i)).First(s => s.Class == WorldClass.FireCrackling);
+        var photo = studio.Temp.File("campfire.png");
+        File.WriteAllBytes(photo, SceneRenderer.RenderPng(scene));
         await page.Locator("#edit-image").SetInputFilesAsync(photo);
         await Assertions.Expect(page.Locator("#edit-source-preview")).ToBeVisibleAsync();
         await page.Locator("#attn").FillAsync("0.6");
-        await page.Locator("#steps").FillAsync("4");
+        await page.Locator("#steps").FillAsync("25");
         await page.Locator("#go").FocusAsync();
         await page.Keyboard.PressAsync("Enter");
         var edited = page.Locator("#gallery li.edit img.result");
         await Assertions.Expect(edited).ToBeVisibleAsync(new() { Timeout = 120_000 });
-        await page.WaitForFunctionAsync("() => { const i = document.querySelector('#gallery li.edit img.result'); return i && i.complete && i.naturalWidth === 80 && i.naturalHeight === 48; }");
+        await page.WaitForFunctionAsync("() => { const i = document.querySelector('#gallery li.edit img.result'); return i && i.complete && i.naturalWidth === 128 && i.naturalHeight === 128; }");
         await Assertions.Expect(page.Locator("#progress-text")).ToContainTextAsync("Done");
         await Assertions.Expect(page.Locator("#gallery li.edit img.source")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#edit-source-large")).ToBeVisibleAsync();
-        await Assertions.Expect(page.Locator("#preview-caption")).ToContainTextAsync("Edited image (80×48)");
+        await Assertions.Expect(page.Locator("#preview-caption")).ToContainTextAsync("Edited image (128×128)");
         await Assertions.Expect(page.Locator("#gallery li.edit dd").Filter(new() { HasText = "0.6" })).ToHaveCountAsync(1);
-        await Assertions.Expect(page.Locator("#gallery li.edit dd").Filter(new() { HasText = "80×48" })).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#gallery li.edit dd").Filter(new() { HasText = "128×128" })).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#gallery li.edit a[download]")).ToHaveAttributeAsync("download", new System.Text.RegularExpressions.Regex("^sonic-edit-"));
         await Assertions.Expect(page.Locator("#gallery li")).ToHaveCountAsync(2);
 
