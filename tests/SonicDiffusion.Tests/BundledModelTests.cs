@@ -3,7 +3,6 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.TestHost;
-using SonicDiffusion.Evaluation;
 using SonicDiffusion.Imaging;
 using SonicDiffusion.Pipelines;
 using SonicDiffusion.Studio;

@@ -16,14 +16,15 @@ public static class ContactSheet
     /// <param name="Images">Image files of the row, left to right.</param>
     public sealed record Row(string Name, IReadOnlyList<string> Images);
 
-    /// <summary>The sheet as [1, 3, H, W] in [0, 1].</summary>
+    /// <summary>The sheet as [1, 3, H, W] in [0, 1]; rows without images are left out.</summary>
     public static Tensor Compose(IReadOnlyList<Row> rows)
     {
-        if (rows.Count == 0 || rows.All(r => r.Images.Count == 0)) throw new SonicException("contact sheet: no images");
+        var filled = rows.Where(r => r.Images.Count > 0).ToList();
+        if (filled.Count == 0) throw new SonicException("contact sheet: no images");
         using var scope = torch.NewDisposeScope();
         long h = -1, w = -1;
         var lines = new List<Tensor>();
-        foreach (var row in rows)
+        foreach (var row in filled)
         {
             var cells = new List<Tensor>();
             foreach (var path in row.Images)
@@ -35,15 +36,14 @@ public static class ContactSheet
                 if (cells.Count > 0) cells.Add(torch.ones(3, h, Gap));
                 cells.Add(image);
             }
-            lines.Add(cells.Count == 0 ? torch.ones(3, h < 0 ? 1 : h, 1) : torch.cat(cells.ToArray(), 2));
+            lines.Add(torch.cat(cells.ToArray(), 2));
         }
         long width = lines.Max(l => l.shape[2]);
         var parts = new List<Tensor>();
         foreach (var line in lines)
         {
             if (parts.Count > 0) parts.Add(torch.ones(3, Gap, width));
-            var padded = line.shape[1] == h ? line : torch.ones(3, h, line.shape[2]);
-            parts.Add(padded.shape[2] == width ? padded : torch.cat([padded, torch.ones(3, h, width - padded.shape[2])], 2));
+            parts.Add(line.shape[2] == width ? line : torch.cat([line, torch.ones(3, h, width - line.shape[2])], 2));
         }
         return torch.cat(parts.ToArray(), 1).unsqueeze(0).MoveToOuterDisposeScope();
     }
