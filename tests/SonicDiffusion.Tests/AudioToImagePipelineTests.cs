@@ -97,6 +97,26 @@ public class AudioToImagePipelineTests(TinySonicFixture tiny) : IClassFixture<Ti
     }
 
     [Fact]
+    public void BranchesSideBySideGiveTheBatchedResult()
+    {
+        using var model = tiny.Load();
+        var pipe = new AudioToImagePipeline(model);
+        int threads = torch.get_num_threads();
+        var req = Request with { Prompt = "rain on a window", Guidance = 4 };
+        pipe.BranchThreads = 1;
+        using var batched = pipe.GenerateLatents(req);
+        using var batched3 = pipe.GenerateLatents(req with { AudioGuidance = 2 });
+        pipe.BranchThreads = 3;
+        using var sideBySide = pipe.GenerateLatents(req);
+        using var sideBySide3 = pipe.GenerateLatents(req with { AudioGuidance = 2 });
+        using var again = pipe.GenerateLatents(req);
+        Assert.True(allclose(batched, sideBySide, rtol: 1e-4, atol: 1e-5), "two branches, one per thread");
+        Assert.True(allclose(batched3, sideBySide3, rtol: 1e-4, atol: 1e-5), "three branches, one per thread");
+        Assert.True(Same(sideBySide, again), "side by side is deterministic");
+        Assert.Equal(threads, torch.get_num_threads());
+    }
+
+    [Fact]
     public void BetaZeroIsPlainStableDiffusion()
     {
         using var model = tiny.Load();

@@ -64,4 +64,19 @@ public class CpuDiagnosticsTests
         Assert.InRange(one, 0.5, 1000);
         Assert.Throws<ArgumentOutOfRangeException>(() => CpuPeak.MeasureFloat32Gflops(0));
     }
+
+    [Fact]
+    public void SectionProfiler_counts_sections_only_while_started()
+    {
+        using (SectionProfiler.Measure("before")) { }
+        SectionProfiler.Start();
+        for (int i = 0; i < 3; i++)
+            using (SectionProfiler.Measure("work")) Thread.Sleep(2);
+        var sections = SectionProfiler.Stop();
+        using (SectionProfiler.Measure("after")) { }
+        Assert.Equal(["work"], sections.Keys);
+        Assert.Equal(3, sections["work"].Count);
+        Assert.InRange(sections["work"].Milliseconds, 5.0, 5000.0);
+        Assert.Empty(SectionProfiler.Stop());
+    }
 }

@@ -171,9 +171,14 @@ public class EvaluationTests(SmallWorldFixture world) : IClassFixture<SmallWorld
     {
         using var tmp = new TempDir();
         string bundle = TinySonicBundle.WriteBundle(tmp.File("bundle"));
-        var (code, output, err) = CliTests.Sonic("bench", "generate", "--model", bundle, "--steps", "2", "--size", "32", "--repeat", "1");
+        var (code, output, err) = CliTests.Sonic("bench", "generate", "--model", bundle, "--steps", "2", "--size", "32", "--repeat", "1", "--profile");
         Assert.True(code == 0, err);
         Assert.Contains("model load:", output);
+        Assert.Contains("profile of one generation (embedding cache cleared)", output);
+        Assert.Contains("UNet calls inside the sampler", output);
+        foreach (var stage in new[] { "audio encode", "sampler", "VAE decode" }) Assert.Matches($@"\n  {stage} +[0-9.]+ ms", output);
+        foreach (var section in new[] { "resnet", "self-attention", "text cross-attention", "audio cross-attention", "feed-forward" })
+            Assert.Matches($@"\n  {section} +[0-9.]+ ms", output);
         Assert.Contains("per image (32×32, 2 pndm steps", output);
         Assert.Contains("run 1:", output);
         Assert.Contains("audio encode", output);

@@ -34,9 +34,11 @@ public static partial class BenchCommand
         var random = new Option<bool>("--random") { Description = "Instead of --model: a random-weight bundle of the mini sizes (docs/mini-training.md; same compute as the trained one)" };
         var threads = CommonOptions.TorchThreads();
         var device = CommonOptions.Device();
+        var branchThreads = new Option<int?>("--branch-threads") { Description = "Guidance branches evaluated side by side, one thread each (1 = one batched UNet call; default: automatic, side by side for latents up to 32×32 when --threads ≥ 2)" };
+        var profile = new Option<bool>("--profile") { Description = "Also time the UNet's sections (resnets, attentions, feed-forwards) over one more generation" };
         var cmd = new Command("generate", "Speed of the audio-to-image pipeline of a bundle: load time, then per-image generation time (warm-up + N timed runs, median)")
         {
-            model, steps, size, repeat, guidance, scheduler, audio, random, threads, device,
+            model, steps, size, repeat, guidance, scheduler, audio, random, threads, device, branchThreads, profile,
         };
         cmd.SetAction(pr =>
         {
@@ -66,7 +68,8 @@ public static partial class BenchCommand
                 double load = sw.Elapsed.TotalSeconds;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"model load: {load:0.00} s ({loaded.Source})"));
 
-                var pipeline = new AudioToImagePipeline(loaded);
+                var pipeline = new AudioToImagePipeline(loaded) { BranchThreads = pr.GetValue(branchThreads) };
+                if (pipeline.BranchThreads is < 1) throw new SonicException($"--branch-threads {pipeline.BranchThreads}: must be at least 1");
                 var req = new AudioToImageRequest
                 {
                     Audio = sound, Steps = pr.GetValue(steps), Guidance = pr.GetValue(guidance), Beta = loaded.Adapters.Config.Beta,
@@ -99,11 +102,15 @@ public static partial class BenchCommand
                     unetMs.Add(unetClock.Elapsed.TotalMilliseconds);
                 }, 1, n);
                 int callsPerImage = calls / (n + 1);
+                if (pr.GetValue(profile)) PrintProfile(pipeline, req, Timed, unetClock);
                 var decode = Timing.Measure(() => { using var mode = torch.inference_mode(); loaded.Sd.DecodeToImage(lastLatent!).Dispose(); }, 1, n);
                 lastLatent?.Dispose();
                 pipeline.ClearCache();
                 double unetMedian = unetMs.Skip(1).Order().ElementAt((unetMs.Count - 1) / 2);
-                string mode = req.Guidance > 1 ? "guided (UNet batch 2)" : "unguided (UNet batch 1)";
+                int branches = req.Guidance > 1 ? 2 : 1;
+                int sideBySide = Math.Min(branches, pipeline.BranchThreads ?? BranchWorkers.Suggest(branches, loaded.Sd.LatentTokens(side, side), torch.get_num_threads()));
+                string mode = branches == 1 ? "unguided (UNet batch 1)"
+                    : sideBySide > 1 ? "guided: 2 branches side by side, UNet batch 1 on each of 2 threads" : "guided (UNet batch 2)";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"per image ({side}×{side}, {req.Steps} {req.Scheduler} steps, {mode}): median {whole.Median / 1000:0.000} s, best {whole.Best / 1000:0.000} s over {n} runs after 1 warm-up"));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -126,6 +133,34 @@ public static partial class BenchCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>One more generation (embedding cache cleared) with <see cref="SectionProfiler"/> on: milliseconds per pipeline stage and per UNet section.</summary>
+    private static void PrintProfile(AudioToImagePipeline pipeline, AudioToImageRequest req, Func<DenoiseFn, DenoiseFn> timed, Stopwatch unetClock)
+    {
+        unetClock.Reset();
+        pipeline.ClearCache();
+        var total = Stopwatch.StartNew();
+        SectionProfiler.Start();
+        IReadOnlyDictionary<string, (double Milliseconds, int Count)> sections;
+        try
+        {
+            using var mode = torch.inference_mode();
+            using var latent = pipeline.GenerateLatents(req, wrapDenoiser: timed);
+            pipeline.Model.Sd.DecodeToImage(latent).Dispose();
+        }
+        finally { sections = SectionProfiler.Stop(); }
+        double whole = total.Elapsed.TotalMilliseconds, unet = unetClock.Elapsed.TotalMilliseconds;
+        string Line(string name, double ms, double of, int? count = null) => string.Create(CultureInfo.InvariantCulture,
+            $"  {name,-24} {ms,8:0.0} ms  {100 * ms / of,5:0.0} %{(count is { } c ? $"  {c,5} calls  {1000 * ms / c,8:0} µs each" : "")}");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"profile of one generation (embedding cache cleared): {whole:0} ms"));
+        foreach (var name in ProfileSections.Pipeline)
+            if (sections.TryGetValue(name, out var s)) Console.WriteLine(Line(name, s.Milliseconds, whole));
+        Console.WriteLine(Line("rest", whole - ProfileSections.Pipeline.Sum(n => sections.GetValueOrDefault(n).Milliseconds), whole));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"UNet calls inside the sampler: {unet:0} ms; sections as timed on the calling thread (with branches side by side: its own branch)"));
+        var inner = sections.Where(kv => !ProfileSections.Pipeline.Contains(kv.Key)).OrderByDescending(kv => kv.Value.Milliseconds).ToList();
+        foreach (var (name, (ms, count)) in inner) Console.WriteLine(Line(name, ms, unet, count));
+        Console.WriteLine(Line("rest (conv in/out, up/downsample, time embedding, guidance)", unet - inner.Sum(kv => kv.Value.Milliseconds), unet));
     }
 
     /// <summary>

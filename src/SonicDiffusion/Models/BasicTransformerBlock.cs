@@ -1,4 +1,5 @@
 using SonicDiffusion.Core;
+using SonicDiffusion.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -70,10 +71,15 @@ public sealed class BasicTransformerBlock : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var h = hiddenStates;
-        h = attn1.forward(norm1.forward(h), null, context).add_(h);
-        h = attn2.forward(norm2.forward(h), encoderHiddenStates, context).add_(h);
-        if (Extension != null) h = Extension.Forward(this, h, encoderHiddenStates, context);
-        h = ff.forward(norm3.forward(h)).add_(h);
+        using (SectionProfiler.Measure("self-attention"))
+            h = attn1.forward(norm1.forward(h), null, context).add_(h);
+        using (SectionProfiler.Measure("text cross-attention"))
+            h = attn2.forward(norm2.forward(h), encoderHiddenStates, context).add_(h);
+        if (Extension != null)
+            using (SectionProfiler.Measure("audio cross-attention"))
+                h = Extension.Forward(this, h, encoderHiddenStates, context);
+        using (SectionProfiler.Measure("feed-forward"))
+            h = ff.forward(norm3.forward(h)).add_(h);
         return h.MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using SonicDiffusion.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -44,6 +45,7 @@ public sealed class ResnetBlock2D : nn.Module
 
     public Tensor forward(Tensor x, Tensor? temb = null, UNetCallContext? context = null)
     {
+        using var section = time_emb_proj is null ? default : SectionProfiler.Measure("resnet");
         using var scope = torch.NewDisposeScope();
         var h = InferenceOps.SiluOwned(norm1.forward(x));
         h = conv1.forward(h);

@@ -1,3 +1,4 @@
+using SonicDiffusion.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -36,6 +37,7 @@ public sealed class Transformer2DModel : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0], h = x.shape[2], w = x.shape[3];
+        var section = SectionProfiler.Measure("transformer norm + proj");
         var t = norm.forward(x);
         if (UseLinearProjection)
         {
@@ -47,7 +49,9 @@ public sealed class Transformer2DModel : nn.Module
             t = proj_in.forward(t);
             t = ToTokens(t);
         }
+        section.Dispose();
         foreach (var block in transformer_blocks) t = block.forward(t, encoderHiddenStates, context);
+        section = SectionProfiler.Measure("transformer norm + proj");
         if (UseLinearProjection)
         {
             t = proj_out.forward(t);
@@ -58,7 +62,9 @@ public sealed class Transformer2DModel : nn.Module
             t = ToImage(t, b, h, w);
             t = proj_out.forward(t);
         }
-        return t.add_(x).MoveToOuterDisposeScope();
+        t = t.add_(x);
+        section.Dispose();
+        return t.MoveToOuterDisposeScope();
     }
 
     private static Tensor ToTokens(Tensor t) => t.permute(0, 2, 3, 1).reshape(t.shape[0], t.shape[2] * t.shape[3], t.shape[1]);

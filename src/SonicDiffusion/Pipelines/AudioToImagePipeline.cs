@@ -1,5 +1,6 @@
 using SonicDiffusion.Audio;
 using SonicDiffusion.Core;
+using SonicDiffusion.Diagnostics;
 using SonicDiffusion.Schedulers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -21,6 +22,13 @@ public sealed class AudioToImagePipeline(SonicDiffusionModel model)
     private Tensor? _nullTokens;
 
     public SonicDiffusionModel Model { get; } = model;
+
+    /// <summary>
+    /// Guidance branches evaluated side by side per step, each on its own thread with one intra-op thread
+    /// (<see cref="BranchWorkers"/>); 1 = one batched UNet call; null (default) = <see cref="BranchWorkers.Suggest"/>
+    /// from the latent size and the intra-op thread count. Images differ from the batched call only by float rounding.
+    /// </summary>
+    public int? BranchThreads { get; set; }
 
     /// <summary>Sounds encoded so far (cache entries).</summary>
     public int CachedEmbeddings => _embeddings.Count;
@@ -101,12 +109,17 @@ public sealed class AudioToImagePipeline(SonicDiffusionModel model)
         var scheduler = SchedulerFactory.Create(req.Scheduler, Model.Sd.Scheduler);
         using var mode = torch.inference_mode();
         using var scope = torch.NewDisposeScope();
-        var emb = ConditioningEmbedding(req, progress, ct);
-        var audio = AudioTokens(emb);
-        var none = NullAudioTokens();
+        Tensor emb, audio, none;
+        using (SectionProfiler.Measure(ProfileSections.AudioEncode)) emb = ConditioningEmbedding(req, progress, ct);
+        using (SectionProfiler.Measure(ProfileSections.AudioProjector))
+        {
+            audio = AudioTokens(emb);
+            none = NullAudioTokens();
+        }
         var dtype = Model.Sd.Dtype;
         Tensor text, audioContext;
         double[] scales;
+        var textSection = SectionProfiler.Measure(ProfileSections.TextEncode);
         if (req.ThreeBranch)
         {
             var t = _text.EncodePrompts(req.NegativePrompt, req.Prompt);
@@ -126,15 +139,19 @@ public sealed class AudioToImagePipeline(SonicDiffusionModel model)
             audioContext = audio;
             scales = [];
         }
+        textSection.Dispose();
+        using var workers = BranchWorkers.ForSampling(BranchThreads, (int)text.shape[0], Model.Sd.LatentTokens(req.Width, req.Height));
         var denoiser = new GuidedDenoiser(Model.Sd.Unet, text.to_type(dtype), audioContext.to_type(dtype), scales, req.Beta,
-            (ctx, _) => ctx.AudioScales = betas);
+            (ctx, _) => ctx.AudioScales = betas, workers);
         var x = _text.InitialNoise(req.Seed, req.Width, req.Height);
         int total = scheduler.ModelCalls(req.Steps);
         progress?.Report(new ProgressInfo("denoise", 0, total));
         DenoiseFn denoise = denoiser.Denoise;
         if (wrapDenoiser is not null) denoise = wrapDenoiser(denoise);
-        var latent = scheduler.Sample(x, req.Steps, denoise,
-            (i, n, t, _) => progress?.Report(new ProgressInfo("denoise", i + 1, n, $"t={t}")), ct);
+        Tensor latent;
+        using (SectionProfiler.Measure(ProfileSections.Sampler))
+            latent = scheduler.Sample(x, req.Steps, denoise,
+                (i, n, t, _) => progress?.Report(new ProgressInfo("denoise", i + 1, n, $"t={t}")), ct);
         return latent.MoveToOuterDisposeScope();
     }
 

@@ -18,14 +18,16 @@ public sealed class GuidedDenoiser
     private readonly double[] _scales;
     private readonly double _audioScale;
     private readonly Action<UNetCallContext, int>? _prepareContext;
+    private readonly BranchWorkers? _workers;
 
     /// <param name="textContext">[branches, 77, D] text tokens, one row per branch</param>
     /// <param name="audioContext">[branches, K, D] audio tokens per branch, or null for a plain SD UNet call</param>
     /// <param name="scales">one scale per branch after the first (empty for a single, unguided branch)</param>
     /// <param name="audioScale">β of the gated audio attention</param>
     /// <param name="prepareContext">optional per-call set-up of the UNet call context (hooks read it), given the timestep</param>
+    /// <param name="workers">when given, the branches are split into <see cref="BranchWorkers.Parallelism"/> groups evaluated side by side</param>
     public GuidedDenoiser(UNet2DConditionModel unet, Tensor textContext, Tensor? audioContext, double[] scales,
-        double audioScale = 1.0, Action<UNetCallContext, int>? prepareContext = null)
+        double audioScale = 1.0, Action<UNetCallContext, int>? prepareContext = null, BranchWorkers? workers = null)
     {
         if (scales.Length != textContext.shape[0] - 1)
             throw new ArgumentException($"{textContext.shape[0]} branches need {textContext.shape[0] - 1} guidance scales, got {scales.Length}");
@@ -37,6 +39,7 @@ public sealed class GuidedDenoiser
         _scales = scales;
         _audioScale = audioScale;
         _prepareContext = prepareContext;
+        _workers = workers is not null && workers.Parallelism <= textContext.shape[0] ? workers : null;
     }
 
     public int Branches => (int)_text.shape[0];
@@ -45,11 +48,7 @@ public sealed class GuidedDenoiser
     public Tensor Denoise(Tensor x, int t)
     {
         int n = Branches;
-        var batch = n == 1 ? x : x.expand(n, -1, -1, -1);
-        using var ts = torch.full(new long[] { n }, t, dtype: ScalarType.Int64, device: x.device);
-        var ctx = new UNetCallContext { AudioContext = _audio, AudioScale = _audioScale };
-        _prepareContext?.Invoke(ctx, t);
-        var eps = _unet.Forward(batch, ts, _text, ctx);
+        var eps = _workers is null ? Evaluate(x, t, 0, n) : EvaluateSideBySide(x, t, _workers);
         if (n == 1) return eps;
         var chunks = eps.chunk(n, 0);
         var result = chunks[0];
@@ -58,4 +57,34 @@ public sealed class GuidedDenoiser
     }
 
     public DenoiseFn AsDenoiseFn() => Denoise;
+
+    /// <summary>ε of branches [from, to) in one batched UNet call.</summary>
+    private Tensor Evaluate(Tensor x, int t, int from, int to)
+    {
+        int rows = to - from;
+        using var scope = torch.NewDisposeScope();
+        var batch = rows == 1 ? x : x.expand(rows, -1, -1, -1);
+        var ts = torch.full(new long[] { rows }, t, dtype: ScalarType.Int64, device: x.device);
+        bool all = rows == Branches;
+        var ctx = new UNetCallContext { AudioContext = all ? _audio : _audio?[from..to], AudioScale = _audioScale };
+        _prepareContext?.Invoke(ctx, t);
+        return _unet.Forward(batch, ts, all ? _text : _text[from..to], ctx).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The branches split into contiguous groups, one UNet call per group, the calls run side by side; each thread
+    /// writes its rows into the result and frees its own tensors.
+    /// </summary>
+    private Tensor EvaluateSideBySide(Tensor x, int t, BranchWorkers workers)
+    {
+        int n = Branches, groups = workers.Parallelism;
+        var eps = torch.empty(new long[] { n, x.shape[1], x.shape[2], x.shape[3] }, dtype: x.dtype, device: x.device);
+        workers.Run(g =>
+        {
+            int from = g * n / groups, to = (g + 1) * n / groups;
+            using var scope = torch.NewDisposeScope();
+            eps[from..to].copy_(Evaluate(x, t, from, to));
+        });
+        return eps;
+    }
 }

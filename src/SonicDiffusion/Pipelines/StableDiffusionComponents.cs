@@ -1,3 +1,4 @@
+using SonicDiffusion.Diagnostics;
 using SonicDiffusion.Core;
 using SonicDiffusion.IO;
 using SonicDiffusion.Models;
@@ -39,9 +40,13 @@ public sealed class StableDiffusionComponents : IDisposable
     /// <summary>Pixels per latent cell (8 for SD v1).</summary>
     public int VaeScaleFactor => 1 << (Vae.Config.BlockOutChannels.Length - 1);
 
+    /// <summary>Positions (h·w) of the latent of a <paramref name="width"/>×<paramref name="height"/> image.</summary>
+    public long LatentTokens(int width, int height) => (long)(width / VaeScaleFactor) * (height / VaeScaleFactor);
+
     /// <summary>Scaled latents [B, 4, h, w] → images [B, 3, 8h, 8w] in [0, 1] (float32, CPU).</summary>
     public Tensor DecodeToImage(Tensor latents)
     {
+        using var section = SectionProfiler.Measure(ProfileSections.VaeDecode);
         using var scope = torch.NewDisposeScope();
         var x = Vae.DecodeLatents(latents.to(Dtype));
         return x.to_type(ScalarType.Float32).cpu().add(1).div(2).clamp(0, 1).MoveToOuterDisposeScope();

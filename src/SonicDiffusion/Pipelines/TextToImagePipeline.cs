@@ -18,6 +18,9 @@ public sealed class TextToImagePipeline(StableDiffusionComponents model)
         return Model.TextEncoder.forward(ids).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Guidance branches evaluated side by side per step (<see cref="AudioToImagePipeline.BranchThreads"/>); null = automatic.</summary>
+    public int? BranchThreads { get; set; }
+
     /// <summary>The seeded initial latent: N(0, I) drawn on the CPU so a seed gives the same image on every device.</summary>
     public Tensor InitialNoise(long seed, int width, int height)
     {
@@ -36,7 +39,8 @@ public sealed class TextToImagePipeline(StableDiffusionComponents model)
         var scheduler = SchedulerFactory.Create(req.Scheduler, Model.Scheduler);
         bool guided = req.Guidance != 1.0;
         var text = guided ? EncodePrompts(req.NegativePrompt, req.Prompt) : EncodePrompts(req.Prompt);
-        var denoiser = new GuidedDenoiser(Model.Unet, text, null, guided ? new[] { req.Guidance } : Array.Empty<double>());
+        using var workers = BranchWorkers.ForSampling(BranchThreads, (int)text.shape[0], Model.LatentTokens(req.Width, req.Height));
+        var denoiser = new GuidedDenoiser(Model.Unet, text, null, guided ? new[] { req.Guidance } : Array.Empty<double>(), workers: workers);
         var x = InitialNoise(req.Seed, req.Width, req.Height);
         int total = scheduler.ModelCalls(req.Steps);
         progress?.Report(new ProgressInfo("denoise", 0, total));
