@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using SonicDiffusion.Cli;
+using SonicDiffusion.Core;
 using SonicDiffusion.Data;
 using SonicDiffusion.Evaluation;
 using SonicDiffusion.Pipelines;
@@ -63,6 +64,21 @@ public class EvaluationTests(SmallWorldFixture world) : IClassFixture<SmallWorld
     }
 
     [Fact]
+    public void EachSoundCanBeGivenItsOwnCaption()
+    {
+        using var tmp = new TempDir();
+        string bundle = TinySonicBundle.WriteBundle(tmp.File("bundle"));
+        using var classifier = new WorldClassifier(WorldClassifierTests.TinyModel);
+        using var model = SonicDiffusionModel.Load(bundle);
+        var options = new EvaluationOptions { Count = 2, SweepCount = 0, Steps = 2, Beta = 0, GridPerClass = 0 };
+        var plain = new WorldEvaluator(model, classifier, options).Run(world.Manifest, tmp.File("plain"));
+        var captioned = new WorldEvaluator(model, classifier, options with { PromptFromCaption = true }).Run(world.Manifest, tmp.File("captioned"));
+        Assert.NotEqual(plain.Main.MeanLuminance, captioned.Main.MeanLuminance);
+        Assert.Contains("each sound's own caption", File.ReadAllText(tmp.File("captioned/report.md")));
+        Assert.True(captioned.Options.PromptFromCaption);
+    }
+
+    [Fact]
     public void LuminanceIsRec601Luma()
     {
         using var red = torch.zeros(1, 3, 4, 4);
@@ -117,6 +133,13 @@ public class EvaluationTests(SmallWorldFixture world) : IClassFixture<SmallWorld
         Assert.Equal("at night", prompted.Options.Prompt);
         Assert.NotEqual(report.Main.MeanLuminance, prompted.Main.MeanLuminance);
         Assert.Contains("text prompt with every sound: \"at night\"", File.ReadAllText(tmp.File("report-night/report.md")));
+
+        // Captions as prompts need a caption on every row; a prompt and captions together are refused.
+        var noCaption = Assert.Throws<SonicException>(() => new WorldEvaluator(model, classifier,
+            new EvaluationOptions { Count = 3, SweepCount = 0, Steps = 2, PromptFromCaption = true }).Run(manifest, tmp.File("report-caption")));
+        Assert.Contains("has no caption", noCaption.Message);
+        Assert.Contains(csv, noCaption.Message);
+        Assert.Throws<SonicException>(() => new EvaluationOptions { Prompt = "at night", PromptFromCaption = true }.Validate());
 
         // The strict training reader still rejects such a manifest.
         Assert.NotEmpty(DatasetManifest.Read(csv).Issues);

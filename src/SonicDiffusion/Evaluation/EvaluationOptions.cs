@@ -20,6 +20,8 @@ public sealed record EvaluationOptions
     public string Scheduler { get; init; } = "pndm";
     /// <summary>Text prompt given with every sound ("" = audio only, as the official demo).</summary>
     public string Prompt { get; init; } = "";
+    /// <summary>Give each sound its own row's caption as the text prompt (with β 0: the frozen text-to-image model's own class agreement).</summary>
+    public bool PromptFromCaption { get; init; }
     /// <summary>Image side; null = the model's native size.</summary>
     public int? Size { get; init; }
     public string Split { get; init; } = "test";
@@ -37,6 +39,7 @@ public sealed record EvaluationOptions
         if (Beta is { } b && !double.IsFinite(b)) throw new SonicException($"--beta {b}: not a finite number");
         if (Size is { } s && (s < 8 || s % 8 != 0)) throw new SonicException($"--size {s}: must be a positive multiple of 8");
         if (Betas.Concat(Guidances).Any(v => !double.IsFinite(v))) throw new SonicException("--betas/--guidances: values must be finite numbers");
+        if (PromptFromCaption && Prompt.Length > 0) throw new SonicException($"--prompt \"{Prompt}\" and --prompt-from-caption: give one or the other");
         if (GridPerClass < 0) throw new SonicException($"grid per class {GridPerClass}: must be >= 0");
         return this;
     }

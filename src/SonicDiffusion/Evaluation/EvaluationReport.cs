@@ -73,7 +73,8 @@ public sealed record EvaluationReport
         md.AppendLine("# SonicDiffusion evaluation report").AppendLine();
         md.AppendLine($"- model: `{Model}`").AppendLine($"- classifier: `{Classifier}`").AppendLine($"- manifest: `{Manifest}` (split `{Split}`)");
         md.AppendLine(string.Create(c, $"- {Main.Count} held-out sounds, {Size}×{Size}, {Options.Steps} {Options.Scheduler} steps, guidance {Options.Guidance}, β {Beta}, seeds {Options.Seed}…{Options.Seed + Main.Count - 1}"));
-        md.AppendLine(Options.Prompt.Length == 0 ? "- no text prompt (audio only)" : $"- text prompt with every sound: \"{Options.Prompt}\"");
+        md.AppendLine(Options.PromptFromCaption ? "- text prompt: each sound's own caption (manifest column)"
+            : Options.Prompt.Length == 0 ? "- no text prompt (audio only)" : $"- text prompt with every sound: \"{Options.Prompt}\"");
         md.AppendLine(string.Create(c, $"- {ElapsedSeconds / 60:0.0} min in all, {Main.SecondsPerImage:0.00} s per image (generation + classification)")).AppendLine();
 
         md.AppendLine("## Main figures").AppendLine();

@@ -200,7 +200,7 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
     {
         var req = new AudioToImageRequest
         {
-            Audio = _manifest.AudioPath(row), Prompt = Options.Prompt, Steps = Options.Steps, Guidance = guidance, Beta = beta, Seed = seed,
+            Audio = _manifest.AudioPath(row), Prompt = PromptFor(row), Steps = Options.Steps, Guidance = guidance, Beta = beta, Seed = seed,
             Scheduler = Options.Scheduler, Width = size, Height = size,
         };
         var sw = Stopwatch.StartNew();
@@ -209,6 +209,14 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
         _secondsPerImage.Add(sw.Elapsed.TotalSeconds);
         if (keep) _gridImages[row.Line] = image.detach().clone();
         return p;
+    }
+
+    private string PromptFor(ManifestRow row)
+    {
+        if (!Options.PromptFromCaption) return Options.Prompt;
+        if (string.IsNullOrWhiteSpace(row.Caption))
+            throw new SonicException($"{_manifest.FilePath}: line {row.Line} has no caption (--prompt-from-caption needs a caption column)");
+        return row.Caption;
     }
 
     private Prediction RealPrediction(ManifestRow row)
