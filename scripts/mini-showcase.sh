@@ -6,6 +6,7 @@
 #   docs/examples.png   sound class x seed sheet, the newcomer command's settings (seeds 1-4)
 #   docs/examples-night.png  the same with --prompt "at night"
 #   docs/eval-mini/ and docs/eval-mini-night/   sonic eval reports (audio only; with "at night")
+#   docs/eval-mini-captions/                      reference: beta 0 with each sound's caption (the text-to-image model alone)
 #   docs/eval-edit-mini/                          sonic eval edit report
 # (counts: EVAL_COUNT, SWEEP_COUNT, NIGHT_COUNT, EDIT_COUNT; two lanes run side by side, about 15 min on 2 cores)
 # and prints `sonic bench generate` with the bundle at 1 and 2 threads. Deterministic: same bundle, same files.
@@ -58,6 +59,9 @@ lane_a() {
     say "docs/eval-mini-night"
     "$SONIC" eval --data "$MANIFEST" --out "$ROOT/docs/eval-mini-night" --prompt "at night" --count "$NIGHT_COUNT" --sweep-count 0 \
         --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
+    say "docs/eval-mini-captions"   # reference: the frozen text-to-image model alone (beta 0), each sound's caption as prompt
+    "$SONIC" eval --data "$MANIFEST" --out "$ROOT/docs/eval-mini-captions" --prompt-from-caption --beta 0 --count "$NIGHT_COUNT" \
+        --sweep-count 0 --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
 }
 lane_b() {
     # Rows: samples/ in name order; columns: seeds 1-4; the newcomer command's settings otherwise.
