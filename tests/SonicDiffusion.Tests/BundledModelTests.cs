@@ -13,8 +13,8 @@ namespace SonicDiffusion.Tests;
 
 /// <summary>
 /// The committed <c>models/sonic-mini</c> bundle and <c>samples/</c> sounds: the README's newcomer command, the
-/// bundle's size budget, a small <c>sonic eval</c> on the samples, and the studio end to end. (Quality figures are the
-/// committed docs/eval-mini report's business, not a unit test's.)
+/// bundle's size budget, a small <c>sonic eval</c> on the samples (with a coarse AIC floor against regressions), and the
+/// studio end to end. (Quality figures are the committed docs/eval-mini report's business, not a unit test's.)
 /// </summary>
 [Collection("Console")]
 public class BundledModelTests(BundledStudioModel bundled) : IClassFixture<BundledStudioModel>
@@ -74,6 +74,9 @@ public class BundledModelTests(BundledStudioModel bundled) : IClassFixture<Bundl
         double aic = samples.Average(x => x!["label"]!.GetValue<string>() == x["predicted"]!.GetValue<string>() ? 1.0 : 0.0);
         Assert.Equal(aic, main["aic"]!.GetValue<double>(), 12);
         Assert.Equal(9, main["aic_per_class"]!.AsObject().Count);
+        // A coarse floor, not the quality figure: the shipped bundle draws 9 of its 9 samples' classes (chance 1 in 9);
+        // a pipeline change that silences or scrambles the audio path drops this to about 1.
+        Assert.True(aic >= 7.0 / 9, $"AIC on the 9 bundled samples fell to {aic:0.000}");
     }
 
     [Fact]
