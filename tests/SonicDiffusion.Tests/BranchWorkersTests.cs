@@ -73,5 +73,6 @@ public class BranchWorkersTests
         Assert.Null(BranchWorkers.ForSampling(4, 1, 64));
         using (var two = BranchWorkers.ForSampling(4, 2, 1 << 20)) Assert.Equal(2, two!.Parallelism);
         Assert.Throws<ArgumentOutOfRangeException>(() => BranchWorkers.ForSampling(0, 2, 64));
+        Assert.Null(BranchWorkers.ForSampling(null, 2, 64, onCpu: false));
     }
 }

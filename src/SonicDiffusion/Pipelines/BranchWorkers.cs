@@ -51,12 +51,13 @@ public sealed class BranchWorkers : IDisposable
     /// <summary>
     /// Workers for a sampling run of <paramref name="branches"/> guidance branches on latents of
     /// <paramref name="latentTokens"/> positions: <paramref name="requested"/> side by side (null = <see cref="Suggest"/>
-    /// with the current intra-op thread count), at most one per branch; null when that is 1 (one batched call).
+    /// with the current intra-op thread count; always 1 off the CPU), at most one per branch; null when that is 1 (one
+    /// batched call).
     /// </summary>
-    public static BranchWorkers? ForSampling(int? requested, int branches, long latentTokens)
+    public static BranchWorkers? ForSampling(int? requested, int branches, long latentTokens, bool onCpu = true)
     {
         if (requested is < 1) throw new ArgumentOutOfRangeException(nameof(requested), requested, "branch threads must be at least 1");
-        int n = Math.Min(branches, requested ?? Suggest(branches, latentTokens, torch.get_num_threads()));
+        int n = Math.Min(branches, requested ?? (onCpu ? Suggest(branches, latentTokens, torch.get_num_threads()) : 1));
         return n > 1 ? new BranchWorkers(n) : null;
     }
 
