@@ -108,7 +108,7 @@ public static partial class BenchCommand
                 pipeline.ClearCache();
                 double unetMedian = unetMs.Skip(1).Order().ElementAt((unetMs.Count - 1) / 2);
                 int branches = req.Guidance > 1 ? 2 : 1;
-                int sideBySide = Math.Min(branches, pipeline.BranchThreads ?? BranchWorkers.Suggest(branches, loaded.Sd.LatentTokens(side, side), torch.get_num_threads()));
+                int sideBySide = BranchWorkers.Choose(pipeline.BranchThreads, branches, loaded.Sd.LatentTokens(side, side), loaded.Device.type == DeviceType.CPU);
                 string mode = branches == 1 ? "unguided (UNet batch 1)"
                     : sideBySide > 1 ? "guided: 2 branches side by side, UNet batch 1 on each of 2 threads" : "guided (UNet batch 2)";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -49,15 +49,20 @@ public sealed class BranchWorkers : IDisposable
         branches < 2 || threads < 2 || latentTokens > MaxAutoLatentTokens ? 1 : Math.Min(branches, threads);
 
     /// <summary>
-    /// Workers for a sampling run of <paramref name="branches"/> guidance branches on latents of
-    /// <paramref name="latentTokens"/> positions: <paramref name="requested"/> side by side (null = <see cref="Suggest"/>
-    /// with the current intra-op thread count; always 1 off the CPU), at most one per branch; null when that is 1 (one
-    /// batched call).
+    /// How many groups a sampling run of <paramref name="branches"/> guidance branches on latents of
+    /// <paramref name="latentTokens"/> positions evaluates side by side: <paramref name="requested"/> (null =
+    /// <see cref="Suggest"/> with the current intra-op thread count; always 1 off the CPU), at most one per branch.
     /// </summary>
-    public static BranchWorkers? ForSampling(int? requested, int branches, long latentTokens, bool onCpu = true)
+    public static int Choose(int? requested, int branches, long latentTokens, bool onCpu = true)
     {
         if (requested is < 1) throw new ArgumentOutOfRangeException(nameof(requested), requested, "branch threads must be at least 1");
-        int n = Math.Min(branches, requested ?? (onCpu ? Suggest(branches, latentTokens, torch.get_num_threads()) : 1));
+        return Math.Min(branches, requested ?? (onCpu ? Suggest(branches, latentTokens, torch.get_num_threads()) : 1));
+    }
+
+    /// <summary>Workers for <see cref="Choose"/>'s number of groups; null when that is 1 (one batched call).</summary>
+    public static BranchWorkers? ForSampling(int? requested, int branches, long latentTokens, bool onCpu = true)
+    {
+        int n = Choose(requested, branches, latentTokens, onCpu);
         return n > 1 ? new BranchWorkers(n) : null;
     }
 
