@@ -54,6 +54,16 @@ public class EvaluationTests(SmallWorldFixture world) : IClassFixture<SmallWorld
         Assert.NotNull(main["intensity_spearman"]);
         Assert.InRange(main["mean_luminance"]!.GetValue<double>(), 0, 1);
         Assert.InRange(main["real_mean_luminance"]!.GetValue<double>(), 0, 1);
+        Assert.Equal(samples.Average(x => x!["luminance"]!.GetValue<double>()), main["mean_luminance"]!.GetValue<double>(), 12);
+        var byTime = main["luminance_by_time_of_day"]!.AsArray();
+        Assert.Equal(samples.Select(x => x!["time_of_day"]!.GetValue<string>()).Distinct().Order(StringComparer.Ordinal), byTime.Select(g => g!["time_of_day"]!.GetValue<string>()));
+        foreach (var g in byTime)
+        {
+            var of = samples.Where(x => x!["time_of_day"]!.GetValue<string>() == g!["time_of_day"]!.GetValue<string>()).ToList();
+            Assert.Equal(of.Count, g!["count"]!.GetValue<int>());
+            Assert.Equal(of.Average(x => x!["luminance"]!.GetValue<double>()), g["generated"]!.GetValue<double>(), 12);
+            Assert.Equal(of.Average(x => x!["real_luminance"]!.GetValue<double>()), g["real"]!.GetValue<double>(), 12);
+        }
         Assert.Equal(2, json["beta_sweep"]!.AsArray().Count);
         Assert.Equal(2, json["guidance_sweep"]!.AsArray().Count);
         Assert.Equal(2, json["beta_sweep"]![0]!["metrics"]!["count"]!.GetValue<int>());
@@ -61,6 +71,22 @@ public class EvaluationTests(SmallWorldFixture world) : IClassFixture<SmallWorld
         Assert.Contains("## β sweep", md);
         Assert.Contains("## Guidance sweep", md);
         Assert.Contains("real vs real baseline", md);
+        Assert.Contains("| time of day | n | generated | paired real |", md);
+    }
+
+    [Fact]
+    public void ThreeBranchGuidanceIsUsedAndReported()
+    {
+        using var tmp = new TempDir();
+        string bundle = TinySonicBundle.WriteBundle(tmp.File("bundle"));
+        using var classifier = new WorldClassifier(WorldClassifierTests.TinyModel);
+        using var model = SonicDiffusionModel.Load(bundle);
+        var options = new EvaluationOptions { Count = 2, SweepCount = 0, Steps = 2, GridPerClass = 0, Prompt = "at night" };
+        var joint = new WorldEvaluator(model, classifier, options).Run(world.Manifest, tmp.File("joint"));
+        var three = new WorldEvaluator(model, classifier, options with { AudioGuidance = 3 }).Run(world.Manifest, tmp.File("three"));
+        Assert.NotEqual(joint.Samples.Select(x => x.Luminance), three.Samples.Select(x => x.Luminance));
+        Assert.Contains("three-branch guidance: text 7.5, audio 3", File.ReadAllText(tmp.File("three/report.md")));
+        Assert.Throws<SonicException>(() => (options with { AudioGuidance = double.NaN }).Validate());
     }
 
     [Fact]

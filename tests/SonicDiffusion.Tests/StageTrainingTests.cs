@@ -421,6 +421,36 @@ public class StageTrainingTests(StageWorldFixture world, Xunit.Abstractions.ITes
     }
 
     [Fact]
+    public void InitAdaptersStartsStage2FromTrainedWeights()
+    {
+        using var tmp = new TempDir();
+        using var data = world.Open();
+        torch.manual_seed(12);
+        Dictionary<string, Tensor> trained;
+        var first = NewStage2(data, out var sd1, out var p1, new Stage2Options { Adapters = AudioAdapterConfig.Official with { GateInit = 0.3 } });
+        using (sd1)
+        using (p1)
+        {
+            using (torch.no_grad())
+                foreach (var p in first.Adapters.Parameters().Values) p.add_(torch.randn_like(p), alpha: 0.1);
+            first.Adapters.Save(tmp.File("gate.pt"));
+            trained = first.Adapters.Parameters().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+            Assert.Equal(first.Adapters.Sites.Select(s => s.Path), SonicDiffusionModel.GateDictSites(tmp.File("gate.pt"), sd1.Unet.Config));
+        }
+        var second = NewStage2(data, out var sd2, out var p2, new Stage2Options { InitAdapters = tmp.File("gate.pt") });
+        using var _ = sd2;
+        using var __ = p2;
+        foreach (var (k, v) in second.Adapters.Parameters())
+        {
+            Assert.True(v.equal(trained[k]).all().item<bool>(), $"{k} does not start from the trained weights");
+            Assert.True(v.requires_grad, $"{k} must stay trainable");
+        }
+        foreach (var t in trained.Values) t.Dispose();
+        var e = Assert.Throws<SonicException>(() => new Stage2Options { InitAdapters = "gate.pt", InitFromTextAttention = true }.Validate());
+        Assert.Contains("exclude each other", e.Message);
+    }
+
+    [Fact]
     public void Stage2ExportsLoadAsBundleAndAsOfficialFilesAndSingleTokenGenerates()
     {
         using var tmp = new TempDir();
@@ -494,6 +524,22 @@ public class StageTrainingCliTests(StageWorldFixture world) : IClassFixture<Stag
         Assert.Equal(0.1, saved["adapters"]!["gate_init"]!.GetValue<double>());
         Assert.Equal(2, saved["adapters"]!["sites"]!.AsArray().Count);
         Assert.True(File.Exists(tmp.File("run2/export/official/tiny.pt")));
+
+        (code, output, err) = CliTests.Sonic("train", "stage2", "--data", manifest, "--model", world.Bundle, "--cache", cache, "--out", tmp.File("run3"),
+            "--projector", projector, "--steps", "1", "--batch", "2", "--init-adapters", tmp.File("run2/export/bundle"), "--name", "tiny");
+        Assert.True(code == 0, err);
+        Assert.Contains("adapters start from", output);
+        Assert.Contains("2 adapter sites", output);
+        var fineTuned = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(tmp.File("run3/config.json")))!["task"]!["options"]!;
+        Assert.EndsWith("model.safetensors", fineTuned["init_adapters"]!.GetValue<string>());
+        (code, output, err) = CliTests.Sonic("train", "stage2", "--data", manifest, "--model", world.Bundle, "--cache", cache, "--out", tmp.File("run4"),
+            "--steps", "1", "--init-adapters", tmp.File("run2/export/bundle"), "--init-from-text-attn");
+        Assert.NotEqual(0, code);
+        Assert.Contains("exclude each other", err);
+        (code, output, err) = CliTests.Sonic("train", "stage2", "--data", manifest, "--model", world.Bundle, "--cache", cache, "--out", tmp.File("run5"),
+            "--steps", "1", "--init-adapters", tmp.File("nowhere"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("nowhere", err);
 
         (code, output, err) = CliTests.Sonic("generate", "--model", tmp.File("run2/export/bundle"), "--audio", world.Manifest.AudioPath(world.Rows[0]),
             "--steps", "2", "--size", "64x64", "--out", tmp.File("img.png"));

@@ -28,6 +28,7 @@ public static class EvalCommand
         var guidances = new Option<string>("--guidances") { Description = "Guidance sweep values", DefaultValueFactory = _ => "1,2.5,5,7.5,10" };
         var scheduler = CommonOptions.Scheduler("pndm");
         var fromCaption = new Option<bool>("--prompt-from-caption") { Description = "Each sound's own caption as the text prompt (with --beta 0: how well the frozen text-to-image model draws each class)" };
+        var audioGuidance = new Option<double?>("--audio-guidance") { Description = "Three-branch guidance: --guidance scales the text prompt, this the sound (default: the official joint guidance)" };
         var prompt = new Option<string>("--prompt") { Description = "Text prompt given with every sound (default: none, audio only)", DefaultValueFactory = _ => "" };
         var size = new Option<int?>("--size") { Description = "Image side (default: the model's native size)" };
         var split = new Option<string>("--split") { Description = "Manifest split of the held-out sounds (a manifest without a split column uses all rows)", DefaultValueFactory = _ => "test" };
@@ -35,14 +36,14 @@ public static class EvalCommand
         var device = CommonOptions.Device();
         var cmd = new Command("eval", "Measure a bundle on held-out sounds: AIC, IIS, FID-proxy (with real-vs-real baseline), intensity Spearman ρ, β and guidance sweeps; writes report.json/report.md/plots")
         {
-            model, data, output, classifier, count, sweepCount, steps, seed, guidance, beta, betas, guidances, scheduler, prompt, fromCaption, size, split, threads, device,
+            model, data, output, classifier, count, sweepCount, steps, seed, guidance, audioGuidance, beta, betas, guidances, scheduler, prompt, fromCaption, size, split, threads, device,
         };
         cmd.SetAction(pr =>
         {
             var options = new EvaluationOptions
             {
                 Count = pr.GetValue(count), SweepCount = pr.GetValue(sweepCount), Steps = pr.GetValue(steps), Seed = pr.GetValue(seed),
-                Guidance = pr.GetValue(guidance), Beta = pr.GetValue(beta), Scheduler = pr.GetValue(scheduler)!, Prompt = pr.GetValue(prompt)!, PromptFromCaption = pr.GetValue(fromCaption), Size = pr.GetValue(size),
+                Guidance = pr.GetValue(guidance), AudioGuidance = pr.GetValue(audioGuidance), Beta = pr.GetValue(beta), Scheduler = pr.GetValue(scheduler)!, Prompt = pr.GetValue(prompt)!, PromptFromCaption = pr.GetValue(fromCaption), Size = pr.GetValue(size),
                 Split = pr.GetValue(split)!,
                 Betas = EvaluationOptions.ParseList(pr.GetValue(betas)!, "--betas"),
                 Guidances = EvaluationOptions.ParseList(pr.GetValue(guidances)!, "--guidances"),

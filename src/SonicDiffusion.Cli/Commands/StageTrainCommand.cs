@@ -131,13 +131,14 @@ public static class StageTrainCommand
         var sites = new Option<string?>("--sites") { Description = "Adapter sites: down,mid,up regions, last:N decoder blocks, or transformer block paths (default mid,up = official)" };
         var gateInit = new Option<double?>("--gate-init") { Description = "Initial γ (default 0 = exact no-op start; 0.1 as the diffusers port)" };
         var fromText = new Option<bool>("--init-from-text-attn") { Description = "Initialise each adapter attention from its block's text cross-attention (attn2) where shapes allow" };
+        var initAdapters = new Option<string?>("--init-adapters") { Description = "Fine-tune: start the adapters from trained ones (a bundle, its adapters/ folder, or an official <name>.pt); their sites are used unless --sites is given" };
         var captionP = new Option<double?>("--caption-prob") { Description = "Probability of conditioning on the caption, else \"\" (default 0.5)" };
         var nullP = new Option<double?>("--null-audio-prob") { Description = "Probability of the null audio projector(0) instead of the sound (default 0.1)" };
         var resolution = new Option<int?>("--resolution") { Description = "Image resolution of the latent cache (default: the VAE's sample_size)" };
         var cmd = new Command("stage2", "SonicDiffusion stage 2: train the gated audio cross-attention adapters (+ projector at a smaller LR) on the frozen UNet with the DDPM ε-loss; export a bundle and the official <name>.pt / audio_projector_<name>.pth");
         common.AddTo(cmd);
         stage.AddTo(cmd);
-        foreach (var o in new Option[] { projector, fresh, freeze, ratio, sites, gateInit, fromText, captionP, nullP, resolution }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { projector, fresh, freeze, ratio, sites, gateInit, fromText, initAdapters, captionP, nullP, resolution }) cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
             var options = common.Options(pr, new Stage2Options());
@@ -148,11 +149,15 @@ public static class StageTrainCommand
             if (pr.GetValue(fromText)) options = options with { InitFromTextAttention = true };
             if (pr.GetValue(captionP) is { } cp) options = options with { CaptionProbability = cp };
             if (pr.GetValue(nullP) is { } np) options = options with { NullAudioProbability = np };
+            if (pr.GetValue(initAdapters) is { } initPath) options = options with { InitAdapters = Path.GetFullPath(AdapterWeightsFile(initPath)) };
+            options.Validate();
             var (manifest, rows) = common.ReadRows(pr);
             string runDir = common.RunDir(pr);
             using var data = stage.OpenCache(pr, common, manifest, rows, latents: true, resolution: pr.GetValue(resolution));
             Skipped(data, manifest);
             using var sd = StableDiffusionComponents.Load(model);
+            if (options.InitAdapters is { } initFile && pr.GetValue(sites) is null)
+                options = options with { Adapters = options.Adapters with { Sites = SonicDiffusionModel.GateDictSites(initFile, sd.Unet.Config).ToArray() } };
             if (pr.GetValue(sites) is { } spec) options = options with { Adapters = Stage2Options.ParseSites(spec, sd.Unet.Config, options.Adapters) };
 
             AudioProjector proj;
@@ -175,6 +180,8 @@ public static class StageTrainCommand
             var training = stage.Training(pr, common);
             var task = new Stage2TrainingTask(data, sd.Unet, proj, options, training.LearningRate) { Log = Log };
             using var trainer = new Trainer(task, training, runDir);
+            if (options.InitAdapters is { } from)
+                Log($"train stage2: adapters start from {from} (mean |tanh γ| {task.Adapters.Adapters.Average(a => Math.Abs(Math.Tanh(a.gate_adapter!.item<float>()))).ToString("0.000", CultureInfo.InvariantCulture)})");
             Log($"train stage2: {task.Adapters.Sites.Count} adapter sites ({task.Adapters.PlacementText()}), projector {(options.FreezeProjector ? "frozen" : $"lr × {options.ProjectorLrRatio}")} from {options.ProjectorSource}");
             if (!RunTrainer(trainer, "train stage2")) return 130;
             string export = common.ExportDir(pr, "export");
@@ -189,5 +196,14 @@ public static class StageTrainCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>The gate dict file of <c>--init-adapters</c>: a file as given, a folder's weights, or a bundle's <c>adapters/</c> weights.</summary>
+    private static string AdapterWeightsFile(string path)
+    {
+        if (File.Exists(path)) return path;
+        if (!Directory.Exists(path)) throw new SonicException($"--init-adapters {path}: no such file or folder");
+        string inBundle = Path.Combine(path, SonicDiffusionModel.AdaptersFolder);
+        return StableDiffusionComponents.FindWeights(Directory.Exists(inBundle) ? inBundle : path);
     }
 }

@@ -62,7 +62,7 @@ public sealed class TextToImageStudioEngine : IStudioEngine
         bool guided = req.Guidance != 1.0;
         var text = guided ? _pipeline.EncodePrompts(req.NegativePrompt, req.Prompt) : _pipeline.EncodePrompts(req.Prompt);
         using var workers = BranchWorkers.ForSampling(_pipeline.BranchThreads, (int)text.shape[0], _model.LatentTokens(req.Width, req.Height), _model.Device.type == DeviceType.CPU);
-        var denoiser = new GuidedDenoiser(_model.Unet, text, null, guided ? new[] { req.Guidance } : Array.Empty<double>(), workers: workers);
+        using var denoiser = new GuidedDenoiser(_model.Unet, text, null, guided ? new[] { req.Guidance } : Array.Empty<double>(), workers: workers);
         int total = scheduler.ModelCalls(req.Steps);
         var preview = new LatentPreview(scheduler.Schedule, _model.Scheduler.PredictionType, request.PreviewEvery, total,
             (call, png) => progress.Report(new StudioProgress(call, total, png)));

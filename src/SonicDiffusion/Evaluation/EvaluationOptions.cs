@@ -15,6 +15,11 @@ public sealed record EvaluationOptions
     public long Seed { get; init; }
     /// <summary>Guidance of the main set and the β sweep (the official joint audio+text guidance).</summary>
     public double Guidance { get; init; } = 7.5;
+    /// <summary>
+    /// Three-branch guidance (<see cref="Pipelines.AudioToImageRequest.AudioGuidance"/>): <see cref="Guidance"/> scales
+    /// the text, this the audio; null = the official joint guidance.
+    /// </summary>
+    public double? AudioGuidance { get; init; }
     /// <summary>β of the main set and the guidance sweep; null = the model's own β.</summary>
     public double? Beta { get; init; }
     public string Scheduler { get; init; } = "pndm";
@@ -36,6 +41,7 @@ public sealed record EvaluationOptions
         if (SweepCount < 0) throw new SonicException($"--sweep-count {SweepCount}: must be >= 0 (0 = no sweeps)");
         if (Steps is < 1 or > 1000) throw new SonicException($"--steps {Steps}: must be between 1 and 1000");
         if (!double.IsFinite(Guidance)) throw new SonicException($"--guidance {Guidance}: not a finite number");
+        if (AudioGuidance is { } a && !double.IsFinite(a)) throw new SonicException($"--audio-guidance {a}: not a finite number");
         if (Beta is { } b && !double.IsFinite(b)) throw new SonicException($"--beta {b}: not a finite number");
         if (Size is { } s && (s < 8 || s % 8 != 0)) throw new SonicException($"--size {s}: must be a positive multiple of 8");
         if (Betas.Concat(Guidances).Any(v => !double.IsFinite(v))) throw new SonicException("--betas/--guidances: values must be finite numbers");

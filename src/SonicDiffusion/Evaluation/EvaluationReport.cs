@@ -30,8 +30,13 @@ public sealed record SetMetrics
     public double MeanLuminance { get; init; }
     /// <summary>The same on the paired real images.</summary>
     public double? RealMeanLuminance { get; init; }
+    /// <summary>Mean luma by the rows' <c>time_of_day</c> column (when the manifest has one), generated and paired real.</summary>
+    public IReadOnlyList<LuminanceGroup> LuminanceByTimeOfDay { get; init; } = [];
     public double SecondsPerImage { get; init; }
 }
+
+/// <summary>Mean luma of the generated images (and their paired real ones) of the rows with one <c>time_of_day</c>.</summary>
+public sealed record LuminanceGroup(string TimeOfDay, int Count, double Generated, double? Real);
 
 public sealed record SweepPoint(double Beta, double Guidance, SetMetrics Metrics);
 
@@ -39,7 +44,8 @@ public sealed record SweepPoint(double Beta, double Guidance, SetMetrics Metrics
 public sealed record SkippedFigure(string Figure, string Reason);
 
 /// <summary>One generated sample of the main set.</summary>
-public sealed record SampleResult(string Audio, string Label, string Predicted, long Seed, double? Intensity, double PredictedMagnitude, double? Iis, double? RealMagnitude);
+public sealed record SampleResult(string Audio, string Label, string Predicted, long Seed, double? Intensity, double PredictedMagnitude, double? Iis, double? RealMagnitude,
+    double Luminance, double? RealLuminance, string? TimeOfDay);
 
 /// <summary>What <c>sonic eval</c> measured (report.json; <see cref="ToMarkdown"/> gives report.md).</summary>
 public sealed record EvaluationReport
@@ -72,7 +78,8 @@ public sealed record EvaluationReport
         var md = new StringBuilder();
         md.AppendLine("# SonicDiffusion evaluation report").AppendLine();
         md.AppendLine($"- model: `{Model}`").AppendLine($"- classifier: `{Classifier}`").AppendLine($"- manifest: `{Manifest}` (split `{Split}`)");
-        md.AppendLine(string.Create(c, $"- {Main.Count} held-out sounds, {Size}×{Size}, {Options.Steps} {Options.Scheduler} steps, guidance {Options.Guidance}, β {Beta}, seeds {Options.Seed}…{Options.Seed + Main.Count - 1}"));
+        string guidance = Options.AudioGuidance is { } ag ? string.Create(c, $"three-branch guidance: text {Options.Guidance}, audio {ag}") : string.Create(c, $"guidance {Options.Guidance}");
+        md.AppendLine(string.Create(c, $"- {Main.Count} held-out sounds, {Size}×{Size}, {Options.Steps} {Options.Scheduler} steps, {guidance}, β {Beta}, seeds {Options.Seed}…{Options.Seed + Main.Count - 1}"));
         md.AppendLine(Options.PromptFromCaption ? "- text prompt: each sound's own caption (manifest column)"
             : Options.Prompt.Length == 0 ? "- no text prompt (audio only)" : $"- text prompt with every sound: \"{Options.Prompt}\"");
         md.AppendLine(string.Create(c, $"- {ElapsedSeconds / 60:0.0} min in all, {Main.SecondsPerImage:0.00} s per image (generation + classification)")).AppendLine();
@@ -85,6 +92,13 @@ public sealed record EvaluationReport
         md.AppendLine($"| intensity → visual magnitude Spearman ρ | {F(Main.IntensitySpearman)} | on the paired real images {F(Main.RealIntensitySpearman)} |");
         md.AppendLine($"| mean luminance (Rec. 601) | {F(Main.MeanLuminance)} | paired real images {F(Main.RealMeanLuminance)} |");
         md.AppendLine();
+        if (Main.LuminanceByTimeOfDay.Count > 0)
+        {
+            md.AppendLine("Mean luminance by the sound's row `time_of_day` (the prompt, if any, applies to all):").AppendLine();
+            md.AppendLine("| time of day | n | generated | paired real |").AppendLine("| --- | ---: | ---: | ---: |");
+            foreach (var g in Main.LuminanceByTimeOfDay) md.AppendLine($"| {g.TimeOfDay} | {g.Count} | {F(g.Generated)} | {F(g.Real)} |");
+            md.AppendLine();
+        }
         if (Skipped.Count > 0)
         {
             md.AppendLine("Skipped figures:").AppendLine();

@@ -22,6 +22,9 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
     public const string MarkdownFile = "report.md";
     public const string SamplesFile = "samples.png";
 
+    /// <summary>The manifest column of the synthetic world that names a scene's time of day.</summary>
+    public const string TimeOfDayColumn = "time_of_day";
+
     private sealed record Prediction(int Class, double Magnitude, double[] Features, double Luminance);
 
     private readonly AudioToImagePipeline _pipeline = new(model);
@@ -87,7 +90,8 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
             var p = _generated[(r.Line, beta, Options.Guidance)];
             var real = HasImage(r) ? RealPrediction(r) : null;
             double? iis = real is null ? null : Cosine(p.Features, real.Features);
-            return new SampleResult(r.Audio, r.Label, classifier.Config.Labels[p.Class], Options.Seed + i, r.Number("intensity"), p.Magnitude, iis, real?.Magnitude);
+            return new SampleResult(r.Audio, r.Label, classifier.Config.Labels[p.Class], Options.Seed + i, r.Number("intensity"), p.Magnitude, iis, real?.Magnitude,
+                p.Luminance, real?.Luminance, r.Text(TimeOfDayColumn));
         }).ToList();
         if (WriteGrid(main, beta, size, Path.Combine(outDir, SamplesFile))) files.Add(SamplesFile);
         files.AddRange(EvaluationPlots.Write(outDir, mainMetrics, betaSweep, guidanceSweep, samples, beta, Options.Guidance));
@@ -190,6 +194,10 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
             RealAccuracy = withImage.Count > 0 ? withImage.Average(i => real[i].Class == labels[i] ? 1.0 : 0.0) : null,
             MeanLuminance = preds.Average(q => q.Luminance),
             RealMeanLuminance = withImage.Count > 0 ? withImage.Average(i => real[i].Luminance) : null,
+            LuminanceByTimeOfDay = Enumerable.Range(0, rows.Count).Where(i => rows[i].Text(TimeOfDayColumn) is not null)
+                .GroupBy(i => rows[i].Text(TimeOfDayColumn)!, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => new LuminanceGroup(g.Key, g.Count(), g.Average(i => preds[i].Luminance),
+                    g.Any(real.ContainsKey) ? g.Where(real.ContainsKey).Average(i => real[i].Luminance) : null)).ToList(),
             SecondsPerImage = seconds.Count > 0 ? seconds.Average() : _secondsPerImage.DefaultIfEmpty(0).Average(),
         };
     }
@@ -200,7 +208,7 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
     {
         var req = new AudioToImageRequest
         {
-            Audio = _manifest.AudioPath(row), Prompt = PromptFor(row), Steps = Options.Steps, Guidance = guidance, Beta = beta, Seed = seed,
+            Audio = _manifest.AudioPath(row), Prompt = PromptFor(row), Steps = Options.Steps, Guidance = guidance, AudioGuidance = Options.AudioGuidance, Beta = beta, Seed = seed,
             Scheduler = Options.Scheduler, Width = size, Height = size,
         };
         var sw = Stopwatch.StartNew();

@@ -2,7 +2,10 @@ using static TorchSharp.torch;
 
 namespace SonicDiffusion.Models;
 
-/// <summary>The default processor: q/k/v projections, scaled-dot-product attention over heads, output projection.</summary>
+/// <summary>
+/// The default processor: q/k/v projections, scaled-dot-product attention over heads, output projection. Cross-attention
+/// keys and values come from <see cref="UNetCallContext.CrossAttentionCache"/> when the call has one.
+/// </summary>
 public class AttnProcessor : IAttentionProcessor
 {
     public static AttnProcessor Default { get; } = new();
@@ -11,8 +14,14 @@ public class AttnProcessor : IAttentionProcessor
     {
         var source = encoderHiddenStates ?? hiddenStates;
         var q = attn.to_q.forward(hiddenStates);
-        var k = attn.to_k.forward(source);
-        var v = attn.to_v.forward(source);
+        Tensor k, v;
+        if (encoderHiddenStates is not null && context?.CrossAttentionCache is { } cache)
+            (k, v) = cache.KeysValues(attn, encoderHiddenStates);
+        else
+        {
+            k = attn.to_k.forward(source);
+            v = attn.to_v.forward(source);
+        }
         (q, k, v) = Transform(attn, q, k, v, encoderHiddenStates is null, context);
         return attn.AttendAndProject(q, k, v);
     }

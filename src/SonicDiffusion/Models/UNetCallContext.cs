@@ -34,6 +34,12 @@ public sealed class UNetCallContext
     /// </summary>
     public Dictionary<string, Tensor>? Debug { get; set; }
 
+    /// <summary>
+    /// Keys and values of the cross-attentions kept from earlier calls with the same text and audio tokens (a sampling
+    /// run sets it per branch group); null = computed in every call.
+    /// </summary>
+    public CrossAttentionCache? CrossAttentionCache { get; set; }
+
     /// <summary>Free-form per-call values for hooks and extensions.</summary>
     public Dictionary<string, object> Items { get; } = new();
 

@@ -141,7 +141,7 @@ public sealed class AudioToImagePipeline(SonicDiffusionModel model)
         }
         textSection.Dispose();
         using var workers = BranchWorkers.ForSampling(BranchThreads, (int)text.shape[0], Model.Sd.LatentTokens(req.Width, req.Height), Model.Device.type == DeviceType.CPU);
-        var denoiser = new GuidedDenoiser(Model.Sd.Unet, text.to_type(dtype), audioContext.to_type(dtype), scales, req.Beta,
+        using var denoiser = new GuidedDenoiser(Model.Sd.Unet, text.to_type(dtype), audioContext.to_type(dtype), scales, req.Beta,
             (ctx, _) => ctx.AudioScales = betas, workers);
         var x = _text.InitialNoise(req.Seed, req.Width, req.Height);
         int total = scheduler.ModelCalls(req.Steps);

@@ -40,6 +40,8 @@ public sealed class BranchWorkers : IDisposable
 
     public int Parallelism { get; }
 
+    public bool IsDisposed => _disposed;
+
     /// <summary>
     /// How many branches to run side by side for a UNet call of <paramref name="branches"/> rows on latents of
     /// <paramref name="latentTokens"/> positions, given <paramref name="threads"/> intra-op threads: 1 (one batched

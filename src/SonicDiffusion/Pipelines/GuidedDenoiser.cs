@@ -8,9 +8,11 @@ namespace SonicDiffusion.Pipelines;
 /// <summary>
 /// Classifier-free guidance over an ordered chain of conditioning branches, evaluated in one batched UNet call:
 /// ε = ε₀ + Σₖ sₖ·(εₖ − εₖ₋₁). Two branches [uncond, cond] give the usual ε_u + s·(ε_c − ε_u); three branches
-/// [uncond, text, text+audio] give separate text and audio scales.
+/// [uncond, text, text+audio] give separate text and audio scales. The cross-attention keys and values of each branch
+/// group are computed at the first step and reused (<see cref="CrossAttentionCache"/>; the contexts are fixed for the
+/// denoiser's life), so dispose the denoiser after sampling.
 /// </summary>
-public sealed class GuidedDenoiser
+public sealed class GuidedDenoiser : IDisposable
 {
     private readonly UNet2DConditionModel _unet;
     private readonly Tensor _text;
@@ -19,6 +21,8 @@ public sealed class GuidedDenoiser
     private readonly double _audioScale;
     private readonly Action<UNetCallContext, int>? _prepareContext;
     private readonly BranchWorkers? _workers;
+    // One cache per branch group, keyed by the group's first branch; each group is evaluated by one thread at a time.
+    private readonly CrossAttentionCache[] _caches;
 
     /// <param name="textContext">[branches, 77, D] text tokens, one row per branch</param>
     /// <param name="audioContext">[branches, K, D] audio tokens per branch, or null for a plain SD UNet call</param>
@@ -40,7 +44,11 @@ public sealed class GuidedDenoiser
         _audioScale = audioScale;
         _prepareContext = prepareContext;
         _workers = workers is not null && workers.Parallelism <= textContext.shape[0] ? workers : null;
+        _caches = Enumerable.Range(0, (int)textContext.shape[0]).Select(_ => new CrossAttentionCache()).ToArray();
     }
+
+    /// <summary>Reuse of cross-attention keys/values so far (for tests and profiling).</summary>
+    public (long Hits, long Misses) CacheStatistics => (_caches.Sum(c => c.Hits), _caches.Sum(c => c.Misses));
 
     public int Branches => (int)_text.shape[0];
 
@@ -66,7 +74,7 @@ public sealed class GuidedDenoiser
         var batch = rows == 1 ? x : x.expand(rows, -1, -1, -1);
         var ts = torch.full(new long[] { rows }, t, dtype: ScalarType.Int64, device: x.device);
         bool all = rows == Branches;
-        var ctx = new UNetCallContext { AudioContext = all ? _audio : _audio?[from..to], AudioScale = _audioScale };
+        var ctx = new UNetCallContext { AudioContext = all ? _audio : _audio?[from..to], AudioScale = _audioScale, CrossAttentionCache = _caches[from] };
         _prepareContext?.Invoke(ctx, t);
         return _unet.Forward(batch, ts, all ? _text : _text[from..to], ctx).MoveToOuterDisposeScope();
     }
@@ -86,5 +94,17 @@ public sealed class GuidedDenoiser
             eps[from..to].copy_(Evaluate(x, t, from, to));
         });
         return eps;
+    }
+
+    public void Dispose()
+    {
+        // Each group's keys/values were made on its worker thread; freeing them there keeps libtorch's per-thread
+        // tensor accounting balanced (the leak checks read it).
+        if (_workers is { IsDisposed: false } workers)
+        {
+            int n = Branches, groups = workers.Parallelism;
+            workers.Run(g => _caches[g * n / groups].Dispose());
+        }
+        foreach (var c in _caches) c.Dispose();
     }
 }

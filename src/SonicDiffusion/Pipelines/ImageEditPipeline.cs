@@ -99,13 +99,14 @@ public sealed class ImageEditPipeline
         var text = EmptyText();
         var unet = Sd.Unet;
         var scheduler = Scheduler();
+        using var cache = new CrossAttentionCache();
         progress?.Report(new ProgressInfo("invert", 0, steps));
         try
         {
             DenoiseFn denoise = (x, t) =>
             {
                 using var ts = torch.full(new long[] { 1 }, t, dtype: ScalarType.Int64, device: x.device);
-                return unet.Forward(x, ts, text, new UNetCallContext());
+                return unet.Forward(x, ts, text, new UNetCallContext { CrossAttentionCache = cache });
             };
             if (wrapDenoiser is not null) denoise = wrapDenoiser(denoise);
             return scheduler.Invert(latent.to_type(Sd.Dtype), steps, denoise, (i, n, t, _) => progress?.Report(new ProgressInfo("invert", i + 1, n, $"t={t}")), ct);
@@ -148,12 +149,13 @@ public sealed class ImageEditPipeline
         using var mode = torch.inference_mode();
         var text = EmptyText();
         var unet = Sd.Unet;
+        using var cache = new CrossAttentionCache();
         try
         {
             return Scheduler().Sample(chain[^1], chain.Count - 1, (x, t) =>
             {
                 using var ts = torch.full(new long[] { 1 }, t, dtype: ScalarType.Int64, device: x.device);
-                return unet.Forward(x, ts, text, new UNetCallContext());
+                return unet.Forward(x, ts, text, new UNetCallContext { CrossAttentionCache = cache });
             }, null, ct);
         }
         finally
@@ -193,11 +195,12 @@ public sealed class ImageEditPipeline
         }
         var unet = Sd.Unet;
         using var injection = new PnpInjection(unet, PnpInjection.Schedule(ts, req.FeatureInjection), PnpInjection.Schedule(ts, req.AttnInjection));
+        using var cache = new CrossAttentionCache();
         Tensor Denoise(Tensor x, int t)
         {
             var batch = torch.cat(new[] { byT[t].to_type(x.dtype), x, x }, 0);
             using var tt = torch.full(new long[] { 3 }, t, dtype: ScalarType.Int64, device: x.device);
-            var ctx = new UNetCallContext { AudioContext = audio, AudioScale = req.Beta, AudioScales = betas };
+            var ctx = new UNetCallContext { AudioContext = audio, AudioScale = req.Beta, AudioScales = betas, CrossAttentionCache = cache };
             ctx.Items[PnpInjection.TimestepKey] = t;
             var eps = unet.Forward(batch, tt, text, ctx);
             var u = eps.narrow(0, 1, 1);

@@ -99,9 +99,7 @@ public sealed class SonicDiffusionModel : IDisposable
                 if (File.Exists(cfgPath)) adapterConfig = AudioAdapterConfig.Read(cfgPath);
                 else
                 {
-                    using var src = TensorFiles.Open(adapterFile);
-                    var names = src.Names.Select(n => GateKey(n, sd.Unet.Config, adapterFile)).ToList();
-                    adapterConfig = new AudioAdapterConfig { Sites = AudioAdapterSet.SitesOf(names).ToArray() };
+                    adapterConfig = new AudioAdapterConfig { Sites = GateDictSites(adapterFile, sd.Unet.Config).ToArray() };
                     Note($"{adaptersDir}: no {ConfigFile}; adapter sites inferred from the weights ({adapterConfig.Sites!.Length} sites), β 1");
                 }
             }
@@ -133,10 +131,18 @@ public sealed class SonicDiffusionModel : IDisposable
         }
     }
 
+    /// <summary>The adapter sites a gate dict file holds (in UNet order), read from its tensor names.</summary>
+    public static IReadOnlyList<string> GateDictSites(string file, UNet2DConditionConfig unet)
+    {
+        using var src = TensorFiles.Open(file);
+        return AudioAdapterSet.SitesOf(src.Names.Select(n => GateKey(n, unet, file)).ToList());
+    }
+
     private static string GateKey(string name, UNet2DConditionConfig unet, string source) =>
         GatedAudioAttention.IsAdapterTensor(name) ? CheckpointConverter.GateKeyToDiffusers(name, unet.LayersPerBlock, source) : name;
 
-    private static void LoadGateDict(AudioAdapterSet adapters, string file, UNet2DConditionConfig unet)
+    /// <summary>Loads a gate dict file (any supported tensors format; official or diffusers names) into installed adapters.</summary>
+    public static void LoadGateDict(AudioAdapterSet adapters, string file, UNet2DConditionConfig unet)
     {
         using var src = TensorFiles.Open(file);
         var raw = src.Names.ToDictionary(n => n, n => src.Read(n, ScalarType.Float32));

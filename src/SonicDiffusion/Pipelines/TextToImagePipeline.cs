@@ -40,7 +40,7 @@ public sealed class TextToImagePipeline(StableDiffusionComponents model)
         bool guided = req.Guidance != 1.0;
         var text = guided ? EncodePrompts(req.NegativePrompt, req.Prompt) : EncodePrompts(req.Prompt);
         using var workers = BranchWorkers.ForSampling(BranchThreads, (int)text.shape[0], Model.LatentTokens(req.Width, req.Height), Model.Device.type == DeviceType.CPU);
-        var denoiser = new GuidedDenoiser(Model.Unet, text, null, guided ? new[] { req.Guidance } : Array.Empty<double>(), workers: workers);
+        using var denoiser = new GuidedDenoiser(Model.Unet, text, null, guided ? new[] { req.Guidance } : Array.Empty<double>(), workers: workers);
         var x = InitialNoise(req.Seed, req.Width, req.Height);
         int total = scheduler.ModelCalls(req.Steps);
         progress?.Report(new ProgressInfo("denoise", 0, total));

@@ -17,6 +17,11 @@ public sealed record Stage2Options
     public AudioAdapterConfig Adapters { get; init; } = AudioAdapterConfig.Official with { GateInit = 0 };
     /// <summary>Initialise each adapter's attention from its block's text cross-attention (attn2) where the shapes allow.</summary>
     public bool InitFromTextAttention { get; init; }
+    /// <summary>
+    /// Start every adapter from trained weights instead (a gate dict file: a bundle's <c>adapters/</c> weights or an
+    /// official <c>&lt;name&gt;.pt</c>) — fine-tuning, e.g. after the base model was trained further. Null = new adapters.
+    /// </summary>
+    public string? InitAdapters { get; init; }
     /// <summary>Probability that a sample is conditioned on its caption; otherwise the empty prompt (official: 0.5).</summary>
     public double CaptionProbability { get; init; } = 0.5;
     /// <summary>Probability that a sample's audio is replaced by the null audio projector(0) of inference's unconditional branch.</summary>
@@ -35,6 +40,8 @@ public sealed record Stage2Options
         Adapters.Validate("stage 2: adapters");
         foreach (var (name, p) in new[] { ("caption_probability", CaptionProbability), ("null_audio_probability", NullAudioProbability), ("flip_probability", FlipProbability) })
             if (p is < 0 or > 1 || double.IsNaN(p)) throw new SonicException($"stage 2: {name} {p} must be in [0, 1]");
+        if (InitAdapters is not null && InitFromTextAttention)
+            throw new SonicException("stage 2: --init-adapters and --init-from-text-attn exclude each other (the trained adapters replace any initialisation)");
         if (!(ProjectorLrRatio >= 0)) throw new SonicException($"stage 2: projector_lr_ratio {ProjectorLrRatio} must be >= 0");
         return this;
     }

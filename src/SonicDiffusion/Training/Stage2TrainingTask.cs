@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using SonicDiffusion.Core;
 using SonicDiffusion.Models;
+using SonicDiffusion.Pipelines;
 using SonicDiffusion.Schedulers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -51,6 +52,7 @@ public sealed class Stage2TrainingTask : ITrainingTask
         Adapters = AudioAdapterSet.Install(unet, options.Adapters with { ContextDim = projector.Config.ContextDim }, "stage 2 adapters");
         foreach (var p in Adapters.Parameters().Values) p.requires_grad = true;
         if (options.InitFromTextAttention) InitFromTextAttention(unet, Adapters);
+        if (options.InitAdapters is { } init) SonicDiffusionModel.LoadGateDict(Adapters, init, unet.Config);
         if (options.FreezeProjector) ModuleFreezer.Freeze(projector);
         else Stage1TrainingTask.UnfreezeEffective(projector);
         projector.train();
