@@ -119,13 +119,4 @@ public sealed class SonicStudioEngine : IStudioEngine
         catch (IOException) { }
         if (_ownsModel) _model.Dispose();
     }
-
-    /// <summary>The pipeline's denoise reports as studio steps (synchronously, in order).</summary>
-    private sealed class DenoiseSteps(IProgress<StudioProgress> progress) : IProgress<ProgressInfo>
-    {
-        public void Report(ProgressInfo p)
-        {
-            if (p.Stage == "denoise") progress.Report(new StudioProgress(p.Step, p.Total));
-        }
-    }
 }

@@ -6,10 +6,8 @@ using TorchSharp;
 namespace SonicDiffusion.Studio.Engines;
 
 /// <summary>
-/// A plain Stable Diffusion v1 model behind the studio: the real <see cref="TextToImagePipeline"/> (its prompt
-/// encoder, seeded noise, <see cref="GuidedDenoiser"/> and the named sampler, in the same order as
-/// <see cref="TextToImagePipeline.GenerateLatents"/>, so a seed gives the image <c>sonic txt2img</c> gives), with the
-/// denoiser wrapped for previews. The sound is decoded and checked by the server but does not condition the image;
+/// A plain Stable Diffusion v1 model behind the studio: <see cref="TextToImagePipeline.GenerateLatents"/> (so a seed
+/// gives the image <c>sonic txt2img</c> gives) with the denoiser wrapped for previews. The sound is decoded and checked by the server but does not condition the image;
 /// <see cref="StudioModelInfo.UsesAudio"/> is false and every PNG says so. Edits are text-only Plug-and-Play
 /// (<see cref="ImageEditPipeline"/> on the plain model): they need a prompt.
 /// </summary>
@@ -59,17 +57,10 @@ public sealed class TextToImageStudioEngine : IStudioEngine
         using var mode = torch.inference_mode();
         using var scope = torch.NewDisposeScope();
         var scheduler = SchedulerFactory.Create(req.Scheduler, _model.Scheduler);
-        bool guided = req.Guidance != 1.0;
-        var text = guided ? _pipeline.EncodePrompts(req.NegativePrompt, req.Prompt) : _pipeline.EncodePrompts(req.Prompt);
-        using var workers = BranchWorkers.ForSampling(_pipeline.BranchThreads, (int)text.shape[0], _model.LatentTokens(req.Width, req.Height), _model.Device.type == DeviceType.CPU);
-        using var denoiser = new GuidedDenoiser(_model.Unet, text, null, guided ? new[] { req.Guidance } : Array.Empty<double>(), workers: workers);
         int total = scheduler.ModelCalls(req.Steps);
         var preview = new LatentPreview(scheduler.Schedule, _model.Scheduler.PredictionType, request.PreviewEvery, total,
             (call, png) => progress.Report(new StudioProgress(call, total, png)));
-        var x = _pipeline.InitialNoise(req.Seed, req.Width, req.Height);
-        progress.Report(new StudioProgress(0, total));
-        var latent = scheduler.Sample(x, req.Steps, preview.Wrap(denoiser.Denoise),
-            (i, n, _, _) => progress.Report(new StudioProgress(i + 1, n)), ct);
+        var latent = _pipeline.GenerateLatents(req, new DenoiseSteps(progress), ct, preview.Wrap);
         ct.ThrowIfCancellationRequested();
         var image = _model.DecodeToImage(latent);
         var meta = req.ToMetadata()

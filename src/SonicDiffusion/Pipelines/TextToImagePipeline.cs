@@ -30,8 +30,13 @@ public sealed class TextToImagePipeline(StableDiffusionComponents model)
         return noise.to(Model.Dtype).to(Model.Device);
     }
 
-    /// <summary>Runs the sampler and returns the final latent [1, 4, H/8, W/8].</summary>
-    public Tensor GenerateLatents(TextToImageRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
+    /// <summary>
+    /// Runs the sampler and returns the final latent [1, 4, H/8, W/8]. <paramref name="wrapDenoiser"/>, when given,
+    /// wraps the guided denoiser the sampler calls (it must return the inner result unchanged; the studio uses it for
+    /// step previews).
+    /// </summary>
+    public Tensor GenerateLatents(TextToImageRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default,
+        Func<DenoiseFn, DenoiseFn>? wrapDenoiser = null)
     {
         req.Validate();
         using var mode = torch.inference_mode();
@@ -44,7 +49,9 @@ public sealed class TextToImagePipeline(StableDiffusionComponents model)
         var x = InitialNoise(req.Seed, req.Width, req.Height);
         int total = scheduler.ModelCalls(req.Steps);
         progress?.Report(new ProgressInfo("denoise", 0, total));
-        var latent = scheduler.Sample(x, req.Steps, denoiser.Denoise,
+        DenoiseFn denoise = denoiser.Denoise;
+        if (wrapDenoiser is not null) denoise = wrapDenoiser(denoise);
+        var latent = scheduler.Sample(x, req.Steps, denoise,
             (i, n, t, _) => progress?.Report(new ProgressInfo("denoise", i + 1, n, $"t={t}")), ct);
         return latent.MoveToOuterDisposeScope();
     }
