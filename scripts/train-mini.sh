@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Trains the sonic-mini bundle end to end with our own code, resumably:
 #   synth (10 000 samples) -> train vae -> train base (UNet + text encoder) -> train clap (audio encoder)
-#   -> train stage1 (audio projector) -> train stage2 (gated audio cross-attention + projector) -> bundle.
-# The finished bundle is $MINI_ROOT/stage2/export/bundle; INSTALL=1 copies it to models/sonic-mini (keeping classifier/, plots/, TRAINING.md).
+#   -> train stage1 (audio projector) -> train stage2 (gated audio cross-attention + projector) -> bundle
+#   [-> round 2 when BASE2_STEPS > 0: the base run continued to BASE2_STEPS (exported to base2/model), then stage 2
+#       fine-tuned on it for STAGE2_FT_STEPS from the round-1 adapters and projector (--init-adapters) -> bundle].
+# The finished bundle is $MINI_ROOT/stage2/export/bundle (round 2: $MINI_ROOT/stage2-ft/export/bundle); INSTALL=1 copies it to models/sonic-mini (keeping classifier/, plots/, TRAINING.md).
 # A stage is skipped when its export folder exists; otherwise it continues from its run folder's last checkpoint
 # (--resume), so the script can be killed at any moment and started again. Run it in the background:
 #   nohup scripts/train-mini.sh > /dev/null 2>&1 &
@@ -36,6 +38,11 @@ STAGE1_LR="${STAGE1_LR:-3e-4}"
 STAGE2_STEPS="${STAGE2_STEPS:-7000}"
 STAGE2_BATCH="${STAGE2_BATCH:-16}"
 STAGE2_LR="${STAGE2_LR:-3e-4}"
+# Round 2 (0 = none): more base-model steps in the same run (its cosine schedule stretched to BASE2_STEPS), then a
+# stage-2 fine-tune on the new base starting from the round-1 adapters and projector.
+BASE2_STEPS="${BASE2_STEPS:-3600}"
+STAGE2_FT_STEPS="${STAGE2_FT_STEPS:-3000}"
+STAGE2_FT_LR="${STAGE2_FT_LR:-2e-4}"
 # Adapter attention initialised from each block's text cross-attention and gates at 0.1 (the diffusers port's value):
 # from γ = 0 and random attention the first 800-step pass left the gates nearly closed (mean |tanh γ| 0.035, AIC 0.38).
 STAGE2_INIT="${STAGE2_INIT:---init-from-text-attn --gate-init 0.1}"
@@ -221,6 +228,31 @@ else
     run "$MINI_ROOT/stage2.log" train stage2 --data "$MANIFEST" --model "$BASE_EXPORT" --audio-encoder "$CLAP_EXPORT" \
         --projector "$STAGE1_EXPORT" --out "$MINI_ROOT/stage2" --resume --seed "$SEED" --steps "$STAGE2_STEPS" \
         --batch "$STAGE2_BATCH" --lr "$STAGE2_LR" --name sonic-mini --checkpoint-minutes "$CHECKPOINT_MINUTES" $STAGE2_INIT $EXTRA_ARGS
+fi
+
+# 7. Round 2: the base model trained further (same run, new export folder), then stage 2 fine-tuned on it.
+if (( BASE2_STEPS > 0 )); then
+    BASE2_EXPORT="$MINI_ROOT/base2/model"
+    if [[ -f "$BASE2_EXPORT/model_index.json" ]]; then
+        say "base2: $BASE2_EXPORT exists, skipped"
+    else
+        say "base2: the base run continued to $BASE2_STEPS steps"
+        # shellcheck disable=SC2086
+        run "$MINI_ROOT/base.log" train base --data "$MANIFEST" --vae "$VAE_EXPORT" --out "$MINI_ROOT/base" --export "$BASE2_EXPORT" \
+            --resume --seed "$SEED" --steps "$BASE2_STEPS" --batch "$BASE_BATCH" --lr "$BASE_LR" --warmup "$BASE_WARMUP" --ema "$BASE_EMA" \
+            --threads 1 --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+    fi
+    ROUND1="$BUNDLE"
+    BUNDLE="$MINI_ROOT/stage2-ft/export/bundle"
+    if [[ -f "$BUNDLE/adapters/config.json" ]]; then
+        say "stage2-ft: $BUNDLE exists, skipped"
+    else
+        say "stage2-ft: $STAGE2_FT_STEPS steps from $ROUND1 on $BASE2_EXPORT"
+        # shellcheck disable=SC2086
+        run "$MINI_ROOT/stage2-ft.log" train stage2 --data "$MANIFEST" --model "$BASE2_EXPORT" --audio-encoder "$CLAP_EXPORT" \
+            --projector "$ROUND1/audio_projector" --init-adapters "$ROUND1" --out "$MINI_ROOT/stage2-ft" --resume --seed "$SEED" \
+            --steps "$STAGE2_FT_STEPS" --batch "$STAGE2_BATCH" --lr "$STAGE2_FT_LR" --name sonic-mini --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+    fi
 fi
 
 if [[ "$INSTALL" == "1" ]]; then
