@@ -98,8 +98,8 @@ public sealed class GuidedDenoiser : IDisposable
 
     public void Dispose()
     {
-        // Each group's keys/values were made on its worker thread; freeing them there keeps libtorch's per-thread
-        // tensor accounting balanced (the leak checks read it).
+        // Each group's keys/values were made on its worker thread; freeing them there keeps TorchSharp's per-thread
+        // live-tensor statistics balanced (the leak tests read them).
         if (_workers is { IsDisposed: false } workers)
         {
             int n = Branches, groups = workers.Parallelism;
