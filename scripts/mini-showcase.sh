@@ -49,6 +49,7 @@ say "samples/: $(wc -l < "$ROOT/samples/manifest.jsonl") sounds, $(du -sh "$ROOT
 EVAL_COUNT="${EVAL_COUNT:-90}"       # held-out sounds of the main eval set (10 per class)
 SWEEP_COUNT="${SWEEP_COUNT:-9}"      # sounds per beta / guidance sweep point
 NIGHT_COUNT="${NIGHT_COUNT:-45}"
+NIGHT_ARGS="${NIGHT_ARGS:-}"         # extra generate/eval options of the "at night" sheet and report (e.g. --audio-guidance 7.5)
 EDIT_COUNT="${EDIT_COUNT:-9}"        # scenes edited (x 2 sounds x 3 injection fractions)
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
@@ -57,8 +58,9 @@ lane_a() {
     "$SONIC" eval --data "$MANIFEST" --out "$ROOT/docs/eval-mini" --count "$EVAL_COUNT" --sweep-count "$SWEEP_COUNT" \
         --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
     say "docs/eval-mini-night"
+    # shellcheck disable=SC2086
     "$SONIC" eval --data "$MANIFEST" --out "$ROOT/docs/eval-mini-night" --prompt "at night" --count "$NIGHT_COUNT" --sweep-count 0 \
-        --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
+        --threads "$THREADS" ${STEPS:+--steps "$STEPS"} $NIGHT_ARGS
     say "docs/eval-mini-captions"   # reference: the frozen text-to-image model alone (beta 0), each sound's caption as prompt
     "$SONIC" eval --data "$MANIFEST" --out "$ROOT/docs/eval-mini-captions" --prompt-from-caption --beta 0 --count "$NIGHT_COUNT" \
         --sweep-count 0 --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
@@ -69,8 +71,9 @@ lane_b() {
     "$SONIC" generate --audio "$ROOT/samples" --out "$TMP/plain" --count 4 --seed 1 --threads "$THREADS" ${STEPS:+--steps "$STEPS"} \
         --sheet "$ROOT/docs/examples.png"
     say "docs/examples-night.png"
+    # shellcheck disable=SC2086
     "$SONIC" generate --audio "$ROOT/samples" --out "$TMP/night" --count 4 --seed 1 --threads "$THREADS" ${STEPS:+--steps "$STEPS"} \
-        --prompt "at night" --sheet "$ROOT/docs/examples-night.png"
+        --prompt "at night" --sheet "$ROOT/docs/examples-night.png" $NIGHT_ARGS
     say "docs/eval-edit-mini"
     "$SONIC" eval edit --data "$MANIFEST" --out "$ROOT/docs/eval-edit-mini" --count "$EDIT_COUNT" --threads "$THREADS" ${STEPS:+--steps "$STEPS"}
 }
