@@ -10,17 +10,25 @@ public class CrossAttentionCacheTests(TinySonicFixture tiny) : IClassFixture<Tin
 {
     private static bool Same(Tensor a, Tensor b) => a.equal(b).all().item<bool>();
 
+    /// <summary>Random text and audio contexts of two branches for the tiny bundle, and its number of cross-attentions.</summary>
+    private static (Tensor Text, Tensor Audio, int CrossAttentions) Contexts(SonicDiffusionModel model, int seed)
+    {
+        var unet = model.Sd.Unet;
+        torch.manual_seed(seed);
+        return (torch.randn(2, 77, unet.Config.CrossAttentionDim), torch.randn(2, model.Projector.Config.AudioTokenCount, model.Adapters.ContextDim),
+            unet.TransformerBlocks().Count() + model.Adapters.Sites.Count);
+    }
+
     [Fact]
     public void CachedKeysAndValuesGiveBitIdenticalUNetOutputsAndAreReused()
     {
         using var model = tiny.Load();
         var unet = model.Sd.Unet;
         using var mode = torch.inference_mode();
-        torch.manual_seed(3);
-        using var text = torch.randn(2, 77, unet.Config.CrossAttentionDim);
-        using var audio = torch.randn(2, model.Projector.Config.AudioTokenCount, model.Adapters.ContextDim);
+        var (text, audio, crossAttentions) = Contexts(model, 3);
+        using var _ = text;
+        using var __ = audio;
         using var cache = new CrossAttentionCache();
-        int crossAttentions = unet.TransformerBlocks().Count() + model.Adapters.Sites.Count;
         foreach (int t in new[] { 900, 500, 20 })
         {
             using var x = torch.randn(2, 4, 8, 8);
@@ -70,11 +78,10 @@ public class CrossAttentionCacheTests(TinySonicFixture tiny) : IClassFixture<Tin
         using var model = tiny.Load();
         var unet = model.Sd.Unet;
         using var mode = torch.inference_mode();
-        torch.manual_seed(4);
-        using var text = torch.randn(2, 77, unet.Config.CrossAttentionDim);
-        using var audio = torch.randn(2, model.Projector.Config.AudioTokenCount, model.Adapters.ContextDim);
+        var (text, audio, crossAttentions) = Contexts(model, 4);
+        using var _ = text;
+        using var __ = audio;
         using var x = torch.randn(1, 4, 8, 8);
-        int crossAttentions = unet.TransformerBlocks().Count() + model.Adapters.Sites.Count;
         foreach (int threads in new[] { 1, 2 })
         {
             using var workers = threads > 1 ? new BranchWorkers(threads) : null;
