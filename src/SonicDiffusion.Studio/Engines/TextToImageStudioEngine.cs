@@ -7,9 +7,9 @@ namespace SonicDiffusion.Studio.Engines;
 
 /// <summary>
 /// A plain Stable Diffusion v1 model behind the studio: <see cref="TextToImagePipeline.GenerateLatents"/> (so a seed
-/// gives the image <c>sonic txt2img</c> gives) with the denoiser wrapped for previews. The sound is decoded and checked by the server but does not condition the image;
-/// <see cref="StudioModelInfo.UsesAudio"/> is false and every PNG says so. Edits are text-only Plug-and-Play
-/// (<see cref="ImageEditPipeline"/> on the plain model): they need a prompt.
+/// gives the image <c>sonic txt2img</c> gives) with the denoiser wrapped for previews. The sound is decoded and checked
+/// by the server but does not condition the image; <see cref="StudioModelInfo.UsesAudio"/> is false and every PNG says
+/// so. Edits are text-only Plug-and-Play (<see cref="ImageEditPipeline"/> on the plain model): they need a prompt.
 /// </summary>
 public sealed class TextToImageStudioEngine : IStudioEngine
 {
