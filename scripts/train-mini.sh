@@ -73,7 +73,8 @@ trap stop TERM INT
 
 # run LOG ARGS...: runs sonic in the background (so signals reach the trap), appending its output to LOG. A trainer
 # that fails is resumed from its last checkpoint (--resume) up to RETRIES more times before the script gives up: a long
-# CPU run should not end on one rare native error.
+# CPU run should not end on one rare native error. Exit 1 is sonic's "bad input" (a one-line error about a file, option
+# or saved config, e.g. a resume with other settings): retrying cannot help, so the script stops at once.
 RETRIES="${RETRIES:-3}"
 run() {
     local log="$1"; shift
@@ -86,7 +87,7 @@ run() {
         wait "$child" || rc=$?
         child=""
         [[ $rc -eq 0 ]] && return 0
-        if [[ " $* " == *" --resume "* && $attempt -lt $RETRIES ]]; then
+        if [[ $rc -ne 1 && " $* " == *" --resume "* && $attempt -lt $RETRIES ]]; then
             attempt=$((attempt + 1))
             say "failed (exit $rc): sonic $* — resuming from the last checkpoint (retry $attempt of $RETRIES)"
             sleep 10
