@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using SonicDiffusion.Core;
 using SonicDiffusion.Data;
+using SonicDiffusion.Data.World;
 using SonicDiffusion.Imaging;
 using SonicDiffusion.Pipelines;
 using SonicDiffusion.Training;
@@ -21,9 +22,6 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
     public const string JsonFile = "report.json";
     public const string MarkdownFile = "report.md";
     public const string SamplesFile = "samples.png";
-
-    /// <summary>The manifest column of the synthetic world that names a scene's time of day.</summary>
-    public const string TimeOfDayColumn = "time_of_day";
 
     private sealed record Prediction(int Class, double Magnitude, double[] Features, double Luminance);
 
@@ -91,7 +89,7 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
             var real = HasImage(r) ? RealPrediction(r) : null;
             double? iis = real is null ? null : Cosine(p.Features, real.Features);
             return new SampleResult(r.Audio, r.Label, classifier.Config.Labels[p.Class], Options.Seed + i, r.Number("intensity"), p.Magnitude, iis, real?.Magnitude,
-                p.Luminance, real?.Luminance, r.Text(TimeOfDayColumn));
+                p.Luminance, real?.Luminance, r.Text(WorldGenerator.TimeOfDayColumn));
         }).ToList();
         if (WriteGrid(main, beta, size, Path.Combine(outDir, SamplesFile))) files.Add(SamplesFile);
         files.AddRange(EvaluationPlots.Write(outDir, mainMetrics, betaSweep, guidanceSweep, samples, beta, Options.Guidance));
@@ -194,8 +192,8 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
             RealAccuracy = withImage.Count > 0 ? withImage.Average(i => real[i].Class == labels[i] ? 1.0 : 0.0) : null,
             MeanLuminance = preds.Average(q => q.Luminance),
             RealMeanLuminance = withImage.Count > 0 ? withImage.Average(i => real[i].Luminance) : null,
-            LuminanceByTimeOfDay = Enumerable.Range(0, rows.Count).Where(i => rows[i].Text(TimeOfDayColumn) is not null)
-                .GroupBy(i => rows[i].Text(TimeOfDayColumn)!, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal)
+            LuminanceByTimeOfDay = Enumerable.Range(0, rows.Count).Select(i => (i, Time: rows[i].Text(WorldGenerator.TimeOfDayColumn))).Where(x => x.Time is not null)
+                .GroupBy(x => x.Time!, x => x.i, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal)
                 .Select(g => new LuminanceGroup(g.Key, g.Count(), g.Average(i => preds[i].Luminance),
                     g.Any(real.ContainsKey) ? g.Where(real.ContainsKey).Average(i => real[i].Luminance) : null)).ToList(),
             SecondsPerImage = seconds.Count > 0 ? seconds.Average() : _secondsPerImage.DefaultIfEmpty(0).Average(),

@@ -20,6 +20,8 @@ public static class WorldGenerator
     public const string Version = "1";
     public const string ManifestName = "manifest.jsonl";
     public const string WorldFileName = "world.json";
+    /// <summary>The extra manifest column naming a scene's time of day (day, dusk or night).</summary>
+    public const string TimeOfDayColumn = "time_of_day";
 
     private const ulong ClassOrderStream = 0xC1A55, SceneStream = 0x5CE4E, SampleStream = 0x5A4D1E;
     private static readonly double[] TimeWeights = [0.45, 0.30, 0.25];
@@ -66,7 +68,7 @@ public static class WorldGenerator
             Extra = new Dictionary<string, JsonNode?>
             {
                 ["intensity"] = scene.Intensity,
-                ["time_of_day"] = scene.TimeOfDay.Id(),
+                [TimeOfDayColumn] = scene.TimeOfDay.Id(),
                 ["setting"] = scene.Setting.Id,
                 ["duration_s"] = scene.DurationSeconds,
                 ["index"] = scene.Index,
@@ -122,7 +124,7 @@ public static class WorldGenerator
             ["extra_columns"] = new JsonObject
             {
                 ["intensity"] = "0..1; drives loudness/density of the sound and the size/count of the visual element",
-                ["time_of_day"] = "day|dusk|night",
+                [TimeOfDayColumn] = "day|dusk|night",
                 ["setting"] = "the place named in the caption",
                 ["duration_s"] = "sound length in seconds",
                 ["index"] = "sample index; (seed, index) regenerates the sample",
