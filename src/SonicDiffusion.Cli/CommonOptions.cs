@@ -35,6 +35,15 @@ public static class CommonOptions
 
     public static Option<string> Size(string defaultValue) => new("--size") { Description = "Image size WxH or N (multiples of 8)", DefaultValueFactory = _ => defaultValue };
 
+    public static Option<string?> FeatureSites() => new("--feature-sites")
+    {
+        Description = "PnP: decoder resnets whose residual features are injected, comma-separated (default: the official up_blocks.1.resnets.1,2)",
+    };
+
+    /// <summary>The names of <see cref="FeatureSites"/>; null when the option was not given (the official sites).</summary>
+    public static IReadOnlyList<string>? ParseFeatureSites(string? s) =>
+        s is null ? null : s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
     public static ScalarType ParseDtype(string s) => s.Trim().ToLowerInvariant() switch
     {
         "float32" or "fp32" or "f32" => ScalarType.Float32,

@@ -30,6 +30,7 @@ public class EditCommandTests(TinySonicFixture tiny) : IClassFixture<TinySonicFi
         Assert.Equal("0.8", meta["attn_injection"]);
         Assert.Equal("5", meta["guidance"]);
         Assert.Equal("up_blocks.1.resnets.1", meta["pnp_conv_sites"]);
+        Assert.False(meta.ContainsKey("feature_sites"), "official sites are not an option value");
         using (var edited = ImageTensor.Load(Path.Combine(outDir, "photo_noise.png")))
             Assert.Equal(new long[] { 1, 3, 48, 80 }, edited.shape);
         using (var sheet = ImageTensor.Load(Path.Combine(outDir, "photo_sheet.png")))
@@ -57,6 +58,17 @@ public class EditCommandTests(TinySonicFixture tiny) : IClassFixture<TinySonicFi
         (code, _, err) = Sonic(Fast(tmp.File("c"), "--image", photo, "--audio", tiny.Tone, "--feature-injection", "1.5"));
         Assert.Equal(1, code);
         Assert.Contains("--feature-injection 1.5", err);
+        (code, _, err) = Sonic(Fast(tmp.File("c-sites"), "--image", photo, "--audio", tiny.Tone, "--feature-sites", "up_blocks.1.resnets.7", "--out", tmp.File("s.png")));
+        Assert.Equal(1, code);
+        Assert.Contains("--feature-sites 'up_blocks.1.resnets.7': not a decoder resnet", err);
+        Assert.Single(err.Trim().Split('\n'), l => l.StartsWith("error:", StringComparison.Ordinal));
+        Assert.DoesNotContain("   at ", err);
+        Assert.False(Directory.Exists(tmp.File("c-sites")), "refused before inverting");
+        (code, _, err) = Sonic(Fast(tmp.File("c2"), "--image", photo, "--audio", tiny.Tone, "--feature-sites", "up_blocks.1.resnets.0, up_blocks.0.resnets.1", "--out", tmp.File("s.png")));
+        Assert.True(code == 0, err);
+        var meta = PngText.Read(tmp.File("s.png"));
+        Assert.Equal("up_blocks.1.resnets.0,up_blocks.0.resnets.1", meta["feature_sites"]);
+        Assert.Equal("up_blocks.1.resnets.0,up_blocks.0.resnets.1", meta["pnp_conv_sites"]);
         (code, _, err) = Sonic(Fast(tmp.File("c"), "--image", photo, "--audio", tiny.Tone, "--fit", "stretch"));
         Assert.Equal(1, code);
         Assert.Contains("--fit stretch", err);

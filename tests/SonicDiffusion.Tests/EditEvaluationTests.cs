@@ -98,6 +98,8 @@ public class EditEvaluationTests(SmallWorldFixture world) : IClassFixture<SmallW
         Assert.Contains("## Edits by injection fraction", md);
         Assert.Equal(3, md.Split('\n').Count(l => l.StartsWith("| 0.5 |") || l.StartsWith("| 0.8 |") || l.StartsWith("| 1 |")));
         Assert.Contains("VAE round trip", md);
+        Assert.Contains("PnP sites: features of `up_blocks.1.resnets.1` (official rule)", md);
+        Assert.Equal(["up_blocks.1.resnets.1"], json["feature_sites"]!.AsArray().Select(n => n!.GetValue<string>()));
     }
 
     [Fact]
@@ -128,6 +130,11 @@ public class EditEvaluationTests(SmallWorldFixture world) : IClassFixture<SmallW
         (code, _, err) = CliTests.Sonic(Args("--classifier", classifier, "--fractions", "0.5,x"));
         Assert.Equal(1, code);
         Assert.Contains("--fractions 0.5,x: 'x' is not a number", err);
+        (code, _, err) = CliTests.Sonic(Args("--classifier", classifier, "--feature-sites", "up_blocks.4.resnets.0"));
+        Assert.Equal(1, code);
+        Assert.Contains("--feature-sites 'up_blocks.4.resnets.0': not a decoder resnet", err);
+        Assert.Single(err.Trim().Split('\n'), l => l.StartsWith("error:", StringComparison.Ordinal));
+        Assert.DoesNotContain("   at ", err);
         (code, _, err) = CliTests.Sonic(Args("--classifier", tmp.File("nowhere")));
         Assert.Equal(1, code);
         Assert.Contains("nowhere: no evaluation classifier", err);

@@ -61,4 +61,30 @@ public class PnpInjectionTests
         Assert.True((injected[0] - plain[0]).abs().max().item<float>() < 1e-6, "item 0 is the source itself");
         Assert.Same(AttnProcessor.Default, cross.Processor);
     }
+
+    [Fact]
+    public void FeatureSitesReplaceTheOfficialResnetsAndBadNamesAreRefused()
+    {
+        using var unet = new UNet2DConditionModel(TinyStableDiffusion.UNetConfig);
+        string[] sites = ["up_blocks.1.resnets.0", "up_blocks.0.resnets.1"];
+        using (var pnp = new PnpInjection(unet, [981], [981], sites))
+        {
+            Assert.Equal(sites, pnp.ConvSites);
+            Assert.NotNull(unet.up_blocks[1].resnets[0].ResidualHook);
+            Assert.NotNull(unet.up_blocks[0].resnets[1].ResidualHook);
+            Assert.Null(unet.up_blocks[1].resnets[1].ResidualHook);
+            Assert.Equal(PnpInjection.Sites(unet).Attn.Select(a => a.Name), pnp.AttnSites);
+        }
+        Assert.All(unet.up_blocks.SelectMany(b => b.resnets), r => Assert.Null(r.ResidualHook));
+
+        var e = Assert.Throws<SonicDiffusion.Core.SonicException>(() => new PnpInjection(unet, [], [], ["up_blocks.1.resnets.9"]));
+        Assert.Contains("--feature-sites 'up_blocks.1.resnets.9': not a decoder resnet", e.Message);
+        Assert.Contains("up_blocks.1.resnets.1", e.Message);
+        e = Assert.Throws<SonicDiffusion.Core.SonicException>(() => new PnpInjection(unet, [], [], ["down_blocks.0.resnets.0"]));
+        Assert.Contains("'down_blocks.0.resnets.0'", e.Message);
+        e = Assert.Throws<SonicDiffusion.Core.SonicException>(() => PnpInjection.DecoderResnets(unet, ["up_blocks.1.resnets.0", " up_blocks.1.resnets.0"]));
+        Assert.Contains("named twice", e.Message);
+        Assert.Throws<SonicDiffusion.Core.SonicException>(() => PnpInjection.DecoderResnets(unet, []));
+        Assert.All(unet.up_blocks.SelectMany(b => b.resnets), r => Assert.Null(r.ResidualHook));
+    }
 }

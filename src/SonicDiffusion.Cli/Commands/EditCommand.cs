@@ -21,6 +21,7 @@ public static class EditCommand
         var negative = new Option<string>("--negative-prompt") { Description = "Text of the unconditional branch", DefaultValueFactory = _ => "" };
         var feature = new Option<double>("--feature-injection") { Description = "Fraction of steps with residual-feature injection (official demo 0.8)", DefaultValueFactory = _ => 0.8 };
         var attn = new Option<double>("--attn-injection") { Description = "Fraction of steps with self-attention q/k injection (official demo 0.8)", DefaultValueFactory = _ => 0.8 };
+        var featureSites = CommonOptions.FeatureSites();
         var guidance = CommonOptions.Guidance(7.5);
         var steps = CommonOptions.Steps(50);
         steps.Description = "DDIM steps of the inversion and of the edit";
@@ -39,7 +40,7 @@ public static class EditCommand
         var threads = CommonOptions.TorchThreads();
         var cmd = new Command("edit", "Edit a photo with a sound (SonicDiffusion: DDIM inversion + Plug-and-Play feature injection)")
         {
-            image, audio, prompt, negative, feature, attn, guidance, steps, beta, seed, fit, model, sonic, output, sheet, cache, noCache, device, dtype, threads,
+            image, audio, prompt, negative, feature, attn, featureSites, guidance, steps, beta, seed, fit, model, sonic, output, sheet, cache, noCache, device, dtype, threads,
         };
         cmd.SetAction(pr =>
         {
@@ -59,7 +60,7 @@ public static class EditCommand
             {
                 Image = images[0], Audio = sounds[0], Prompt = pr.GetValue(prompt)!, NegativePrompt = pr.GetValue(negative)!,
                 Steps = pr.GetValue(steps), Guidance = pr.GetValue(guidance), FeatureInjection = pr.GetValue(feature), AttnInjection = pr.GetValue(attn),
-                Seed = pr.GetValue(seed), Fit = fitMode,
+                Seed = pr.GetValue(seed), Fit = fitMode, FeatureSites = CommonOptions.ParseFeatureSites(pr.GetValue(featureSites)),
             };
             baseRequest.Validate();
             var outArg = pr.GetValue(output);
@@ -84,6 +85,7 @@ public static class EditCommand
             baseRequest = baseRequest with { Beta = pr.GetValue(beta) ?? cfg.Beta, BetaSites = pr.GetValue(beta) is null ? cfg.BetaSites : null };
             if (!baseRequest.TextOnly) loaded.Adapters.BetaMap(baseRequest.Beta, baseRequest.BetaSites);
             var pipeline = new ImageEditPipeline(loaded, pr.GetValue(noCache) ? null : new InversionCache(pr.GetValue(cache) ?? InversionCache.DefaultDirectory));
+            pipeline.CheckRequest(baseRequest);
 
             int written = 0, failed = 0;
             sw.Restart();

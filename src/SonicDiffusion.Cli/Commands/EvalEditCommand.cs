@@ -22,6 +22,7 @@ public static class EvalEditCommand
         steps.Description = "DDIM steps of the inversion and of the edits";
         var seed = new Option<long>("--seed") { Description = "Seed of the scene-sound pairing", DefaultValueFactory = _ => 0 };
         var guidance = CommonOptions.Guidance(7.5);
+        var featureSites = CommonOptions.FeatureSites();
         var beta = new Option<double?>("--beta") { Description = "Audio strength β at every adapter site (default: the model's)" };
         var split = new Option<string>("--split") { Description = "Manifest split of the held-out scenes and sounds", DefaultValueFactory = _ => "test" };
         var ssim = new Option<double>("--ssim-threshold") { Description = "SSIM to the source that counts as structure kept", DefaultValueFactory = _ => new EditEvaluationOptions().SsimThreshold };
@@ -31,7 +32,7 @@ public static class EvalEditCommand
         var device = CommonOptions.Device();
         var cmd = new Command("edit", "Measure audio-guided editing on held-out scenes: class switch rate to the sound's class, SSIM and edge F1 to the source, per injection fraction; writes report.json/report.md/sheet/plot")
         {
-            model, data, output, classifier, count, sounds, fractions, steps, seed, guidance, beta, split, ssim, edge, sheetScenes, threads, device,
+            model, data, output, classifier, count, sounds, fractions, steps, seed, guidance, featureSites, beta, split, ssim, edge, sheetScenes, threads, device,
         };
         cmd.SetAction(pr =>
         {
@@ -39,6 +40,7 @@ public static class EvalEditCommand
             {
                 Count = pr.GetValue(count), Sounds = pr.GetValue(sounds), Fractions = EvaluationOptions.ParseList(pr.GetValue(fractions)!, "--fractions"),
                 Steps = pr.GetValue(steps), Seed = pr.GetValue(seed), Guidance = pr.GetValue(guidance), Beta = pr.GetValue(beta),
+                FeatureSites = CommonOptions.ParseFeatureSites(pr.GetValue(featureSites)),
                 Split = pr.GetValue(split)!, SsimThreshold = pr.GetValue(ssim), EdgeThreshold = pr.GetValue(edge), SheetScenes = pr.GetValue(sheetScenes),
             }.Validate();
             CommonOptions.ApplyTorchThreads(pr.GetValue(threads));

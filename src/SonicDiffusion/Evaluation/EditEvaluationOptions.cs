@@ -18,6 +18,8 @@ public sealed record EditEvaluationOptions
     /// <summary>DDIM steps of the inversion and of the edits (official 50).</summary>
     public int Steps { get; init; } = 50;
     public double Guidance { get; init; } = 7.5;
+    /// <summary>Decoder resnets with feature injection (<c>up_blocks.B.resnets.I</c>); null = the official sites.</summary>
+    public IReadOnlyList<string>? FeatureSites { get; init; }
     /// <summary>β at every adapter site; null = the model's own β (and per-site βs).</summary>
     public double? Beta { get; init; }
     /// <summary>Seed of the scene–sound pairing (the edits themselves are deterministic DDIM from the inversion).</summary>

@@ -43,6 +43,9 @@ public sealed record EditEvaluationReport
     public required string Split { get; init; }
     public required EditEvaluationOptions Options { get; init; }
     public required double Beta { get; init; }
+    /// <summary>The PnP injection sites used: decoder resnets (features) and self-attentions (q/k).</summary>
+    public IReadOnlyList<string> FeatureSites { get; init; } = [];
+    public IReadOnlyList<string> AttentionSites { get; init; } = [];
     /// <summary>The model's native image side (edits are made at it and resized back to the source's size).</summary>
     public required int NativeSize { get; init; }
     public required int Scenes { get; init; }
@@ -76,6 +79,8 @@ public sealed record EditEvaluationReport
         md.AppendLine($"- model: `{Model}`").AppendLine($"- classifier: `{Classifier}`").AppendLine($"- manifest: `{Manifest}` (split `{Split}`)");
         md.AppendLine(string.Create(c, $"- {Scenes} held-out scenes × up to {o.Sounds} sounds of other classes (pairing seed {o.Seed}), {Rows.FirstOrDefault()?.Count ?? 0} edits per setting"));
         md.AppendLine(string.Create(c, $"- DDIM {o.Steps} steps (inversion and edit), guidance {o.Guidance}, β {Beta}, edits at {NativeSize} px (shorter side), compared at the source's size"));
+        if (FeatureSites.Count > 0)
+            md.AppendLine($"- PnP sites: features of {string.Join(", ", FeatureSites.Select(n => $"`{n}`"))}{(o.FeatureSites is null ? " (official rule)" : " (--feature-sites)")}; self-attention q/k of {AttentionSites.Count} decoder layers");
         md.AppendLine(string.Create(c, $"- structure kept: SSIM ≥ {o.SsimThreshold} and edge F1 ≥ {o.EdgeThreshold}; target: ≥ {EditEvaluationOptions.Target:0%} of edits switch class and keep the structure"));
         md.AppendLine(string.Create(c, $"- {Inversions} inversions ({SecondsPerInversion:0.00} s each), {ElapsedSeconds / 60:0.0} min in all")).AppendLine();
 

@@ -62,6 +62,7 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
         double beta = Options.Beta ?? cfg.Beta;
         var betaSites = Options.Beta is null ? cfg.BetaSites : null;
         model.Adapters.BetaMap(beta, betaSites);
+        var (featureSites, attentionSites) = PnpInjection.Sites(model.Sd.Unet, Options.FeatureSites);
 
         int totalEdits = pairs.Sum(p => p.Length) * Options.Fractions.Count;
         int done = 0;
@@ -101,7 +102,7 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
                             var req = new ImageEditRequest
                             {
                                 Image = source.Path, Audio = manifest.AudioPath(sound), Steps = Options.Steps, Guidance = Options.Guidance,
-                                FeatureInjection = f, AttnInjection = f, Beta = beta, BetaSites = betaSites, Seed = Options.Seed, Fit = ImageFit.Resize,
+                                FeatureInjection = f, AttnInjection = f, FeatureSites = Options.FeatureSites, Beta = beta, BetaSites = betaSites, Seed = Options.Seed, Fit = ImageFit.Resize,
                             };
                             sw.Restart();
                             using var edited = _pipeline.Edit(source, chain, req, null, ct);
@@ -147,7 +148,8 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
             var report = new EditEvaluationReport
             {
                 Model = model.Source, Classifier = ClassifierSource, Manifest = manifest.FilePath, Split = split, Options = Options,
-                Beta = beta, NativeSize = _pipeline.NativeSize, Scenes = scenes.Count, Inversions = inversions,
+                Beta = beta, FeatureSites = featureSites.Select(x => x.Name).ToArray(), AttentionSites = attentionSites.Select(x => x.Name).ToArray(),
+                NativeSize = _pipeline.NativeSize, Scenes = scenes.Count, Inversions = inversions,
                 SecondsPerInversion = inversionSeconds.DefaultIfEmpty(0).Average(), SourceClassRate = sourceRate,
                 SourceIsTargetRate = sourceIsTarget, VaeRoundTrip = vae, Unrelated = unrelated, Rows = rowsByFraction,
                 Notes = notes, Files = files, Edits = results, ElapsedSeconds = clock.Elapsed.TotalSeconds,

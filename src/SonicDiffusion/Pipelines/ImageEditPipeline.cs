@@ -171,9 +171,7 @@ public sealed class ImageEditPipeline
     public Tensor EditLatents(IReadOnlyList<Tensor> chain, ImageEditRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default,
         Func<DenoiseFn, DenoiseFn>? wrapDenoiser = null)
     {
-        req.Validate();
-        if (!req.TextOnly && Model is null)
-            throw new SonicException($"{Sd.Source}: a plain Stable Diffusion model has no audio adapters; edit with a prompt and no sound (text-only PnP)");
+        CheckRequest(req);
         int steps = chain.Count - 1;
         if (steps != req.Steps) throw new ArgumentException($"the inversion has {steps} steps, the request {req.Steps}");
         var scheduler = Scheduler();
@@ -194,7 +192,7 @@ public sealed class ImageEditPipeline
             audio = torch.cat(new[] { none, none, Audio.AudioTokens(emb) }, 0).to_type(dtype);
         }
         var unet = Sd.Unet;
-        using var injection = new PnpInjection(unet, PnpInjection.Schedule(ts, req.FeatureInjection), PnpInjection.Schedule(ts, req.AttnInjection));
+        using var injection = new PnpInjection(unet, PnpInjection.Schedule(ts, req.FeatureInjection), PnpInjection.Schedule(ts, req.AttnInjection), req.FeatureSites);
         using var cache = new CrossAttentionCache();
         Tensor Denoise(Tensor x, int t)
         {
@@ -228,10 +226,22 @@ public sealed class ImageEditPipeline
         return image;
     }
 
+    /// <summary>
+    /// Refuses a request this model cannot run, before any inversion: invalid values, audio on a plain SD model, feature
+    /// sites that are not decoder resnets of its UNet.
+    /// </summary>
+    public void CheckRequest(ImageEditRequest req)
+    {
+        req.Validate();
+        if (!req.TextOnly && Model is null)
+            throw new SonicException($"{Sd.Source}: a plain Stable Diffusion model has no audio adapters; edit with a prompt and no sound (text-only PnP)");
+        if (req.FeatureSites is { } sites) PnpInjection.DecoderResnets(Sd.Unet, sites);
+    }
+
     /// <summary>Prepare, invert (or load the inversion) and edit in one call.</summary>
     public Tensor Edit(ImageEditRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
     {
-        req.Validate();
+        CheckRequest(req);
         using var source = Prepare(req.Image, req.Fit);
         var chain = Invert(source, req.Steps, progress, ct);
         try
@@ -277,7 +287,7 @@ public sealed class ImageEditPipeline
         yield return new("model", Source);
         if (Model is not null)
             foreach (var (part, file) in Model.Origins) yield return new($"model_{part}", file);
-        var (conv, attn) = PnpInjection.Sites(Sd.Unet);
+        var (conv, attn) = PnpInjection.Sites(Sd.Unet, req.FeatureSites);
         yield return new("pnp_conv_sites", string.Join(",", conv.Select(c => c.Name)));
         yield return new("pnp_attn_sites", string.Join(",", attn.Select(a => a.Name)));
     }

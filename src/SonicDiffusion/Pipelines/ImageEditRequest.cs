@@ -25,6 +25,8 @@ public sealed record ImageEditRequest
     public double FeatureInjection { get; init; } = 0.8;
     /// <summary>Fraction of the steps (from the noisiest) with self-attention q/k injection.</summary>
     public double AttnInjection { get; init; } = 0.8;
+    /// <summary>Decoder resnets whose residual features are injected (<c>up_blocks.B.resnets.I</c>); null = the official rule (<see cref="PnpInjection"/>).</summary>
+    public IReadOnlyList<string>? FeatureSites { get; init; }
     public double Beta { get; init; } = 1.0;
     public IReadOnlyList<double>? BetaSites { get; init; }
     /// <summary>Recorded only: deterministic DDIM (η = 0) from the inverted noise draws nothing.</summary>
@@ -75,6 +77,7 @@ public sealed record ImageEditRequest
         yield return new("guidance", F(Guidance));
         yield return new("feature_injection", F(FeatureInjection));
         yield return new("attn_injection", F(AttnInjection));
+        if (FeatureSites is not null) yield return new("feature_sites", string.Join(",", FeatureSites));
         yield return new("steps", Steps.ToString(c));
         yield return new("scheduler", "ddim");
         yield return new("seed", Seed.ToString(c));

@@ -10,7 +10,8 @@ namespace SonicDiffusion.Pipelines;
 /// from batch item 0 (the source branch) into every other item, at the timesteps of the respective schedule (or at
 /// t = 1000, the official "always"). The current timestep is read from <see cref="UNetCallContext.Items"/>[<see cref="TimestepKey"/>].
 /// <para>Sites by the official rule, stated structurally: resnets 1 and 2 of <c>up_blocks.1</c>; <c>attn1</c> of every
-/// up-block attention after <c>up_blocks.1.attentions.0</c> (decoder layers 4–11 on SD v1).</para>
+/// up-block attention after <c>up_blocks.1.attentions.0</c> (decoder layers 4–11 on SD v1). The feature sites can be
+/// replaced by any decoder resnets (<see cref="Sites(UNet2DConditionModel, IReadOnlyList{string}?)"/>).</para>
 /// </summary>
 public sealed class PnpInjection : IDisposable
 {
@@ -25,11 +26,12 @@ public sealed class PnpInjection : IDisposable
     public IReadOnlyList<string> ConvSites { get; }
     public IReadOnlyList<string> AttnSites { get; }
 
-    public PnpInjection(UNet2DConditionModel unet, IEnumerable<int> convTimesteps, IEnumerable<int> attnTimesteps)
+    /// <param name="featureSites">Decoder resnets whose residual features are injected (<c>up_blocks.B.resnets.I</c>); null = the official rule.</param>
+    public PnpInjection(UNet2DConditionModel unet, IEnumerable<int> convTimesteps, IEnumerable<int> attnTimesteps, IReadOnlyList<string>? featureSites = null)
     {
         _convTimesteps = convTimesteps.ToHashSet();
         _attnTimesteps = attnTimesteps.ToHashSet();
-        var (conv, attn) = Sites(unet);
+        var (conv, attn) = Sites(unet, featureSites);
         ConvSites = conv.Select(c => c.Name).ToArray();
         AttnSites = attn.Select(a => a.Name).ToArray();
         try
@@ -60,12 +62,18 @@ public sealed class PnpInjection : IDisposable
         }
     }
 
-    /// <summary>The official PnP sites of a UNet (see the class summary).</summary>
-    public static (IReadOnlyList<(string Name, ResnetBlock2D Block)> Conv, IReadOnlyList<(string Name, Attention Attn)> Attn) Sites(UNet2DConditionModel unet)
+    /// <summary>
+    /// The PnP sites of a UNet: the official ones (see the class summary), with <paramref name="featureSites"/> (decoder
+    /// resnet names, <c>up_blocks.B.resnets.I</c>) instead of the official feature sites when given.
+    /// </summary>
+    public static (IReadOnlyList<(string Name, ResnetBlock2D Block)> Conv, IReadOnlyList<(string Name, Attention Attn)> Attn) Sites(
+        UNet2DConditionModel unet, IReadOnlyList<string>? featureSites = null)
     {
         var conv = new List<(string, ResnetBlock2D)>();
         var attn = new List<(string, Attention)>();
-        if (unet.up_blocks.Count > 1)
+        if (featureSites is not null)
+            conv.AddRange(DecoderResnets(unet, featureSites));
+        else if (unet.up_blocks.Count > 1)
         {
             var ub = unet.up_blocks[1];
             for (int i = 1; i <= 2 && i < ub.resnets.Count; i++) conv.Add(($"up_blocks.1.resnets.{i}", ub.resnets[i]));
@@ -78,6 +86,26 @@ public sealed class PnpInjection : IDisposable
                     attn.Add(($"up_blocks.{b}.attentions.{i}.transformer_blocks.{j}.attn1", blk.attentions[i].transformer_blocks[j].attn1));
         }
         return (conv, attn);
+    }
+
+    /// <summary>The decoder resnets named by <paramref name="names"/> (<c>up_blocks.B.resnets.I</c>), in the given order; a name that is not one is refused, naming the ones there are.</summary>
+    public static IReadOnlyList<(string Name, ResnetBlock2D Block)> DecoderResnets(UNet2DConditionModel unet, IReadOnlyList<string> names)
+    {
+        var all = new Dictionary<string, ResnetBlock2D>(StringComparer.Ordinal);
+        for (int b = 0; b < unet.up_blocks.Count; b++)
+            for (int i = 0; i < unet.up_blocks[b].resnets.Count; i++)
+                all[$"up_blocks.{b}.resnets.{i}"] = unet.up_blocks[b].resnets[i];
+        if (names.Count == 0) throw new SonicException("--feature-sites: no site given (name decoder resnets such as up_blocks.1.resnets.1)");
+        var sites = new List<(string, ResnetBlock2D)>();
+        foreach (var raw in names)
+        {
+            var name = raw.Trim();
+            if (!all.TryGetValue(name, out var block))
+                throw new SonicException($"--feature-sites '{raw}': not a decoder resnet of this UNet (it has {string.Join(", ", all.Keys)})");
+            if (sites.Any(s => s.Item1 == name)) throw new SonicException($"--feature-sites: '{name}' is named twice");
+            sites.Add((name, block));
+        }
+        return sites;
     }
 
     /// <summary>The first ⌊N·fraction⌋ timesteps of a descending schedule (the official <c>int(50·pnp_f_t)</c>).</summary>
