@@ -167,6 +167,8 @@ public sealed class EditForm : GenerateForm
     public double? FeatureInjection { get; set; }
     /// <summary>Fraction of the steps with self-attention q/k injection, 0–1 (default 0.8, the official demo's).</summary>
     public double? AttnInjection { get; set; }
+    /// <summary>Decoder resnets for feature injection, comma-separated (e.g. up_blocks.1.resnets.1,up_blocks.2.resnets.0); empty = the official sites. /api/info lists them.</summary>
+    public string? FeatureSites { get; set; }
     /// <summary>resize (default: shorter side to the model's size), crop (centre square) or pad.</summary>
     public string? Fit { get; set; }
 }

@@ -109,11 +109,31 @@ public sealed class StudioRequestReader(StudioOptions options, SampleLibrary sam
         var (generation, parameters) = ReadParameters(form, useSound ? sound : null, true, "ddim");
         double feature = Number(form, "feature_injection", info.DefaultFeatureInjection, 0, 1);
         double attn = Number(form, "attn_injection", info.DefaultAttnInjection, 0, 1);
+        var sites = FeatureSites(form, info);
         var request = new StudioEditRequest
         {
             Image = image, Generation = generation, UseSound = useSound, FeatureInjection = feature, AttnInjection = attn, Fit = fit,
+            FeatureSites = sites,
         };
-        return (request, parameters with { FeatureInjection = feature, AttnInjection = attn, Fit = fit.ToString().ToLowerInvariant() });
+        return (request, parameters with
+        {
+            FeatureInjection = feature, AttnInjection = attn, Fit = fit.ToString().ToLowerInvariant(),
+            FeatureSites = string.Join(",", sites ?? info.DefaultFeatureSites),
+        });
+    }
+
+    /// <summary>The form's <c>feature_sites</c>: null when absent or blank (the official sites), else decoder resnets of the model, each once.</summary>
+    private static IReadOnlyList<string>? FeatureSites(IFormCollection form, StudioModelInfo info)
+    {
+        var text = form["feature_sites"].ToString();
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var names = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        foreach (var n in names)
+            if (!info.DecoderResnets.Contains(n))
+                throw new StudioHttpException(400, $"feature_sites '{Clip(n, 60)}' is not a decoder resnet of this model (it has {string.Join(", ", info.DecoderResnets)})");
+        if (names.Distinct(StringComparer.Ordinal).Count() != names.Length)
+            throw new StudioHttpException(400, "feature_sites names a resnet twice");
+        return names;
     }
 
     private (StudioGenerateRequest Request, StudioJobParameters Parameters) ReadParameters(IFormCollection form, (AudioClip Clip, string Label)? sound,

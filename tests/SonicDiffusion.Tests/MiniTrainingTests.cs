@@ -177,6 +177,80 @@ public class MiniTrainingTests(SmallWorldFixture world) : IClassFixture<SmallWor
         Assert.True(image.isfinite().all().item<bool>());
     }
 
+    /// <summary>A random-weight tiny base model written as a model folder (float32, so a loaded copy is exact).</summary>
+    private static string WriteTeacher(string dir, string vaeDir, long seed)
+    {
+        torch.manual_seed(seed);
+        using var unet = new UNet2DConditionModel(TinyBase.Unet);
+        using var text = new ClipTextModel(TinyBase.Text);
+        ModelExport.WriteStableDiffusion(dir, unet, text, vaeDir, ScalarType.Float32);
+        return dir;
+    }
+
+    private static Dictionary<string, Tensor> State(torch.nn.Module m) => m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+
+    private static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+
+    [Fact]
+    public void DistillationKeepsTheTeachersTextEncoderFrozenAndWarmStartsMatchingTensors()
+    {
+        using var tmp = new TempDir();
+        string cache = tmp.File("cache");
+        using var images = ImageCache.LoadOrBuild(Manifest, Rows, 32, cache);
+        string vaeDir = WriteVae(tmp.File("vae"), seed: 3);
+        using var latents = LatentCache.LoadOrBuild(images, vaeDir, cache);
+        var captions = images.Rows.Select(r => r.Caption).ToList();
+        string teacherDir = WriteTeacher(tmp.File("teacher"), vaeDir, seed: 5);
+        using var teacher = StableDiffusionComponents.Load(teacherDir);
+        var teacherUnet = State(teacher.Unet);
+        var teacherText = State(teacher.TextEncoder);
+
+        // A narrower first level (8 channels instead of 16), the teacher's time-embedding width so the inner blocks fit.
+        var student = TinyBase with
+        {
+            Unet = TinyBase.Unet with { BlockOutChannels = [8, 32], NormNumGroups = 8, TimeEmbeddingDim = TinyBase.Unet.TimeEmbedDim },
+            Teacher = teacherDir,
+        };
+        torch.manual_seed(12);
+        using var task = new BaseModelTrainingTask(latents, captions, vaeDir, student);
+        Assert.Equal(["unet"], task.ParameterGroups.Select(g => g.Name));
+        Assert.All(task.TextEncoder.parameters(), p => Assert.False(p.requires_grad));
+        var init = State(task.Unet);
+        int same = 0;
+        foreach (var (name, t) in init)
+        {
+            if (teacherUnet.TryGetValue(name, out var tt) && tt.shape.SequenceEqual(t.shape))
+            {
+                same++;
+                Assert.True(Same(t, tt), $"{name} was not taken from the teacher");
+            }
+        }
+        Assert.InRange(same, 1, init.Count - 1);
+        Assert.True(Same(init["down_blocks.1.resnets.0.conv2.weight"], teacherUnet["down_blocks.1.resnets.0.conv2.weight"]));
+        Assert.False(init["conv_in.weight"].shape.SequenceEqual(teacherUnet["conv_in.weight"].shape));
+
+        using var trainer = new Trainer(task, Config(4, 9, 1e-3), tmp.File("run"));
+        trainer.Run();
+        Assert.All(trainer.Metrics, m => Assert.True(m.Parts["distill"] > 0 && m.Parts["mse"] > 0 && Math.Abs(m.Loss - m.Parts["mse"] - m.Parts["distill"]) < 1e-5 * m.Loss));
+        foreach (var (name, t) in State(task.TextEncoder)) Assert.True(Same(t, teacherText[name]), $"frozen text encoder tensor {name} changed");
+        Assert.False(Same(State(task.Unet)["down_blocks.1.resnets.0.conv2.weight"], teacherUnet["down_blocks.1.resnets.0.conv2.weight"]), "the student did not train");
+
+        // The teacher's own architecture distilled from itself: identical predictions, so the distillation term is exactly 0.
+        using (var twin = new BaseModelTrainingTask(latents, captions, vaeDir, TinyBase with { Teacher = teacherDir }))
+        using (var scope = torch.NewDisposeScope())
+        {
+            var loss = twin.ComputeLoss(new TrainingBatch(0, 0, [0, 1, 2, 3], new Generator(7)));
+            Assert.Equal(0f, loss.Parts!["distill"].item<float>());
+            Assert.Equal(loss.Parts["mse"].item<float>(), loss.Total.item<float>());
+        }
+
+        var wrongText = TinyBase with { Text = TinyBase.Text with { NumHiddenLayers = 2 }, Teacher = teacherDir };
+        var e = Assert.Throws<SonicException>(() => new BaseModelTrainingTask(latents, captions, vaeDir, wrongText));
+        Assert.Contains(teacherDir, e.Message);
+        Assert.Contains("text encoder", e.Message);
+        Assert.Contains("--text-lr", Assert.Throws<SonicException>(() => (TinyBase with { Teacher = teacherDir, TextLearningRate = 1e-4 }).Validate()).Message);
+    }
+
     [Fact]
     public void ClapLossDecreasesAndExportLoadsAsClapAudioEncoder()
     {

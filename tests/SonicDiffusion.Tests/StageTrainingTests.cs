@@ -445,6 +445,20 @@ public class StageTrainingTests(StageWorldFixture world, Xunit.Abstractions.ITes
             Assert.True(v.equal(trained[k]).all().item<bool>(), $"{k} does not start from the trained weights");
             Assert.True(v.requires_grad, $"{k} must stay trainable");
         }
+        Assert.Empty(second.SkippedInitSites);
+
+        // A UNet with fewer adapter sites (a distilled student) starts from the sites it has; the others are reported.
+        var allSites = SonicDiffusionModel.GateDictSites(tmp.File("gate.pt"), sd2.Unet.Config);
+        var fewer = new Stage2Options { InitAdapters = tmp.File("gate.pt"), Adapters = AudioAdapterConfig.Official with { Sites = [allSites[^1]] } };
+        var third = NewStage2(data, out var sd3, out var p3, fewer);
+        using (sd3)
+        using (p3)
+        {
+            Assert.Equal(allSites.Take(allSites.Count - 1), third.SkippedInitSites);
+            Assert.Single(third.Adapters.Sites);
+            foreach (var (k, v) in third.Adapters.Parameters())
+                Assert.True(v.equal(trained[k]).all().item<bool>(), $"{k} does not start from the trained weights");
+        }
         foreach (var t in trained.Values) t.Dispose();
         var e = Assert.Throws<SonicException>(() => new Stage2Options { InitAdapters = "gate.pt", InitFromTextAttention = true }.Validate());
         Assert.Contains("exclude each other", e.Message);

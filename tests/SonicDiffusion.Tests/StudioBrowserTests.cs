@@ -78,6 +78,8 @@ public class StudioBrowserTests(BundledStudioModel studio, ITestOutputHelper out
         await page.Locator("#edit-image").SetInputFilesAsync(photo);
         await Assertions.Expect(page.Locator("#edit-source-preview")).ToBeVisibleAsync();
         await page.Locator("#attn").FillAsync("0.6");
+        await Assertions.Expect(page.Locator("#feature-sites input:checked")).ToHaveCountAsync(1);
+        await page.Locator("#feature-sites input[value='up_blocks.2.resnets.0']").CheckAsync();
         await page.Locator("#steps").FillAsync("25");
         await page.Locator("#go").FocusAsync();
         await page.Keyboard.PressAsync("Enter");
@@ -89,6 +91,7 @@ public class StudioBrowserTests(BundledStudioModel studio, ITestOutputHelper out
         await Assertions.Expect(page.Locator("#edit-source-large")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#preview-caption")).ToContainTextAsync("Edited image (128×128)");
         await Assertions.Expect(page.Locator("#gallery li.edit dd").Filter(new() { HasText = "0.6" })).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#gallery li.edit dd").Filter(new() { HasText = "up_blocks.1.resnets.1,up_blocks.2.resnets.0" })).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#gallery li.edit dd").Filter(new() { HasText = "128×128" })).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#gallery li.edit a[download]")).ToHaveAttributeAsync("download", new System.Text.RegularExpressions.Regex("^sonic-edit-"));
         await Assertions.Expect(page.Locator("#gallery li")).ToHaveCountAsync(2);

@@ -118,7 +118,7 @@ public class StudioEditTests(StudioTestModel studio) : IClassFixture<StudioTestM
         var doc = await client.GetStringAsync("/openapi/v1.json");
         var edit = JsonDocument.Parse(doc).RootElement.GetProperty("paths").GetProperty("/api/edit").GetProperty("post");
         var text = edit.GetRawText();
-        foreach (var field in new[] { "image", "feature_injection", "attn_injection", "fit", "audio", "sample", "prompt", "steps" })
+        foreach (var field in new[] { "image", "feature_injection", "attn_injection", "feature_sites", "fit", "audio", "sample", "prompt", "steps" })
             Assert.Contains($"\"{field}\"", doc);
         Assert.Contains("Plug-and-Play", text);
         foreach (var code in new[] { "202", "400", "413" }) Assert.True(edit.GetProperty("responses").TryGetProperty(code, out _), $"no {code} response");
@@ -240,6 +240,49 @@ public class StudioEditTests(StudioTestModel studio) : IClassFixture<StudioTestM
         var textDone = (await Events(client, text))[^1];
         Assert.Equal("done", textDone.Type);
         Assert.Equal("pnp-text", textDone.Data.GetProperty("metadata").GetProperty("edit_mode").GetString());
+    }
+
+    [Fact]
+    public async Task FeatureSitesAreListedChosenRecordedAndChecked()
+    {
+        await using var app = await studio.StartTestServerAsync(studio.Options());
+        var client = app.GetTestClient();
+        var info = (await Json(await client.GetAsync("/api/info"))).GetProperty("model");
+        var all = info.GetProperty("decoder_resnets").EnumerateArray().Select(e => e.GetString()!).ToList();
+        var defaults = info.GetProperty("default_feature_sites").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.Equal(PnpInjection.DecoderResnetNames(studio.Sonic.Sd.Unet), all);
+        Assert.Equal(PnpInjection.Sites(studio.Sonic.Sd.Unet).Conv.Select(c => c.Name), defaults);
+        Assert.NotEmpty(defaults);
+        string other = all.Last(n => !defaults.Contains(n));
+        string chosen = $"{defaults[0]},{other}";
+
+        var photo = Source(64, 64, "sites.png");
+        var id = await SubmitEdit(client, photo, ("sample", "raining"), ("steps", "3"), ("seed", "5"), ("feature_sites", $" {defaults[0]} , {other}"));
+        Assert.Equal("done", (await Events(client, id))[^1].Type);
+        Assert.Equal(chosen, (await Json(await client.GetAsync($"/api/jobs/{id}"))).GetProperty("parameters").GetProperty("feature_sites").GetString());
+        var png = await client.GetByteArrayAsync($"/api/jobs/{id}/image");
+        Assert.Equal(chosen, PngMeta(png)["feature_sites"]);
+        var pipe = new ImageEditPipeline(studio.Sonic);
+        using var expected = pipe.Edit(new ImageEditRequest
+        {
+            Image = studio.Temp.File("sites.png"), Audio = Path.Combine(studio.SamplesFolder, "raining.wav"), Steps = 3, Seed = 5,
+            FeatureSites = [defaults[0], other],
+        });
+        pipe.Audio!.ClearCache();
+        using var got = ImageTensor.Decode(png, "studio png");
+        Assert.Equal(ImageTensor.ToRgba(expected, out _, out _), ImageTensor.ToRgba(got, out _, out _));
+
+        var plain = await SubmitEdit(client, photo, ("sample", "raining"), ("steps", "2"), ("feature_sites", "  "));
+        Assert.Equal("done", (await Events(client, plain))[^1].Type);
+        Assert.Equal(string.Join(",", defaults), (await Json(await client.GetAsync($"/api/jobs/{plain}"))).GetProperty("parameters").GetProperty("feature_sites").GetString());
+        Assert.False(PngMeta(await client.GetByteArrayAsync($"/api/jobs/{plain}/image")).ContainsKey("feature_sites"));
+
+        var res = await client.PostAsync("/api/edit", EditForm(photo, ("sample", "raining"), ("feature_sites", "up_blocks.9.resnets.0")));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Equal($"feature_sites 'up_blocks.9.resnets.0' is not a decoder resnet of this model (it has {string.Join(", ", all)})", (await Json(res)).GetProperty("error").GetString());
+        res = await client.PostAsync("/api/edit", EditForm(photo, ("sample", "raining"), ("feature_sites", $"{other},{other}")));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Equal("feature_sites names a resnet twice", (await Json(res)).GetProperty("error").GetString());
     }
 
     [Fact]

@@ -217,6 +217,34 @@ public class UNetParityTests
     }
 
     [Fact]
+    public void TimeEmbeddingDimIsReadBuiltAndInferred()
+    {
+        const string json = """
+            {"block_out_channels": [8, 16], "layers_per_block": 1, "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+             "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "attention_head_dim": 2, "cross_attention_dim": 8,
+             "norm_num_groups": 8, "time_embedding_dim": 48}
+            """;
+        var cfg = ConfigJson.Parse<UNet2DConditionConfig>(json, "test config");
+        Assert.Equal(48, cfg.TimeEmbedDim);
+        using var model = new UNet2DConditionModel(cfg);
+        var shapes = model.named_parameters().ToDictionary(p => p.name, p => new TensorInfo("F32", p.parameter.shape));
+        Assert.Equal(new long[] { 48, 8 }, shapes["time_embedding.linear_1.weight"].Shape);
+        Assert.Equal(new long[] { 16, 48 }, shapes["up_blocks.0.resnets.0.time_emb_proj.weight"].Shape);
+        Assert.Equal(48, UNet2DConditionConfig.FromTensorShapes(shapes).Config.TimeEmbeddingDim);
+        Assert.Null(ConfigJson.Parse<UNet2DConditionConfig>(json.Replace("\"time_embedding_dim\": 48", "\"time_embedding_dim\": null"), "test").TimeEmbeddingDim);
+
+        using var plain = new UNet2DConditionModel(cfg with { TimeEmbeddingDim = null });
+        var plainShapes = plain.named_parameters().ToDictionary(p => p.name, p => new TensorInfo("F32", p.parameter.shape));
+        Assert.Equal(new long[] { 32, 8 }, plainShapes["time_embedding.linear_1.weight"].Shape);
+        Assert.Null(UNet2DConditionConfig.FromTensorShapes(plainShapes).Config.TimeEmbeddingDim);
+        Assert.Contains("time_embedding_dim", Assert.Throws<SonicException>(() => (cfg with { TimeEmbeddingDim = 0 }).Validate()).Message);
+
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        Assert.Equal(new long[] { 1, 4, 8, 8 }, model.forward(randn(1, 4, 8, 8), tensor(10L), randn(1, 3, 8)).shape);
+    }
+
+    [Fact]
     public void NumAttentionHeadsOverridesAttentionHeadDim()
     {
         var cfg = ConfigJson.Parse<UNet2DConditionConfig>("""{"attention_head_dim": 64, "num_attention_heads": [5, 10, 20, 20]}""", "test config");

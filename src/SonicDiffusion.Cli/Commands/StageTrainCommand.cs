@@ -157,7 +157,13 @@ public static class StageTrainCommand
             Skipped(data, manifest);
             using var sd = StableDiffusionComponents.Load(model);
             if (options.InitAdapters is { } initFile && pr.GetValue(sites) is null)
-                options = options with { Adapters = options.Adapters with { Sites = SonicDiffusionModel.GateDictSites(initFile, sd.Unet.Config).ToArray() } };
+            {
+                var blocks = AudioAdapterConfig.AllTransformerBlocks(sd.Unet.Config).Select(b => b.Path).ToHashSet(StringComparer.Ordinal);
+                var fileSites = SonicDiffusionModel.GateDictSites(initFile, sd.Unet.Config);
+                var usable = fileSites.Where(blocks.Contains).ToArray();
+                if (usable.Length == 0) throw new SonicException($"--init-adapters {initFile}: none of its {fileSites.Count} adapter sites is a transformer block of {model}'s UNet");
+                options = options with { Adapters = options.Adapters with { Sites = usable } };
+            }
             if (pr.GetValue(sites) is { } spec) options = options with { Adapters = Stage2Options.ParseSites(spec, sd.Unet.Config, options.Adapters) };
 
             AudioProjector proj;
@@ -180,6 +186,8 @@ public static class StageTrainCommand
             var training = stage.Training(pr, common);
             var task = new Stage2TrainingTask(data, sd.Unet, proj, options, training.LearningRate) { Log = Log };
             using var trainer = new Trainer(task, training, runDir);
+            if (task.SkippedInitSites.Count > 0)
+                Log($"train stage2: {task.SkippedInitSites.Count} adapter sites of {options.InitAdapters} are not in this UNet and were left out: {string.Join(", ", task.SkippedInitSites)}");
             if (options.InitAdapters is { } from)
                 Log($"train stage2: adapters start from {from} (mean |tanh γ| {task.Adapters.Adapters.Average(a => Math.Abs(Math.Tanh(a.gate_adapter!.item<float>()))).ToString("0.000", CultureInfo.InvariantCulture)})");
             Log($"train stage2: {task.Adapters.Sites.Count} adapter sites ({task.Adapters.PlacementText()}), projector {(options.FreezeProjector ? "frozen" : $"lr × {options.ProjectorLrRatio}")} from {options.ProjectorSource}");

@@ -181,15 +181,27 @@ public static partial class TrainCommand
         var vae = new Option<string>("--vae") { Description = "The trained VAE folder (config.json + weights); its latents are cached", Required = true };
         var textLr = new Option<double?>("--text-lr") { Description = "Learning rate of the text encoder (default: --lr)" };
         var preview = new Option<int>("--preview") { Description = "Captions rendered into samples.png at each checkpoint (one per class; 0 = none)", DefaultValueFactory = _ => 9 };
+        var teacher = new Option<string?>("--teacher") { Description = "Distil from this trained model folder: keep its text encoder (frozen), start the UNet from its tensors where name and shape match, add the MSE to its predictions" };
+        var distillWeight = new Option<double?>("--distill-weight") { Description = "Weight of the MSE to the teacher's prediction (default 1)" };
         var cmd = new Command("base", "Train the text-to-image latent diffusion model (UNet + CLIP text encoder, jointly, from scratch) on cached VAE latents; export a diffusers model folder");
         common.AddTo(cmd);
         cmd.Options.Add(vae);
         cmd.Options.Add(textLr);
         cmd.Options.Add(preview);
+        cmd.Options.Add(teacher);
+        cmd.Options.Add(distillWeight);
         cmd.SetAction(pr =>
         {
             var options = common.Options(pr, new BaseModelTrainingOptions());
             if (pr.GetValue(textLr) is { } tl) options = options with { TextLearningRate = tl };
+            if (pr.GetValue(distillWeight) is { } dw) options = options with { DistillationWeight = dw };
+            if (pr.GetValue(teacher) is { } teacherDir)
+            {
+                string textConfig = Path.Combine(teacherDir, "text_encoder", "config.json");
+                if (!File.Exists(textConfig)) throw new SonicException($"--teacher {teacherDir}: no text_encoder/config.json (give a model folder written by 'sonic train base')");
+                options = options with { Teacher = Path.GetFullPath(teacherDir), Text = ClipTextConfig.FromFile(textConfig) };
+            }
+            else if (pr.GetValue(distillWeight) is not null) throw new SonicException("--distill-weight needs --teacher");
             options.Validate();
             var (manifest, rows) = common.ReadRows(pr);
             string runDir = common.RunDir(pr);

@@ -42,6 +42,8 @@ public sealed class SonicStudioEngine : IStudioEngine
             DefaultGuidance = 7.5,
             DefaultBeta = model.Adapters.Config.Beta,
             DefaultScheduler = "pndm",
+            DecoderResnets = PnpInjection.DecoderResnetNames(model.Sd.Unet),
+            DefaultFeatureSites = PnpInjection.Sites(model.Sd.Unet).Conv.Select(c => c.Name).ToList(),
         };
     }
 

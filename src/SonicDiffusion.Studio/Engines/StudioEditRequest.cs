@@ -18,4 +18,6 @@ public sealed record StudioEditRequest
     /// <summary>Fraction of the steps with self-attention q/k injection (official demo 0.8).</summary>
     public double AttnInjection { get; init; } = 0.8;
     public ImageFit Fit { get; init; } = ImageFit.Resize;
+    /// <summary>Decoder resnets for feature injection; null = the official sites.</summary>
+    public IReadOnlyList<string>? FeatureSites { get; init; }
 }

@@ -57,6 +57,7 @@ public sealed class StudioEditor
                 Image = imagePath, Audio = soundFile, Prompt = g.Prompt, NegativePrompt = g.NegativePrompt, Steps = g.Steps,
                 Guidance = g.Guidance, FeatureInjection = request.FeatureInjection, AttnInjection = request.AttnInjection,
                 Beta = g.Beta, BetaSites = cfg is not null && g.Beta == cfg.Beta ? cfg.BetaSites : null, Seed = g.Seed, Fit = request.Fit,
+                FeatureSites = request.FeatureSites,
             };
             req.Validate();
             using var mode = torch.inference_mode();

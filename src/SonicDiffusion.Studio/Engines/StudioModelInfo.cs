@@ -20,6 +20,10 @@ public sealed record StudioModelInfo
     public double DefaultFeatureInjection { get; init; } = 0.8;
     /// <summary>Edits: fraction of the steps with self-attention q/k injection (official demo 0.8).</summary>
     public double DefaultAttnInjection { get; init; } = 0.8;
+    /// <summary>Edits: the decoder resnets feature injection may use (<c>up_blocks.B.resnets.I</c>).</summary>
+    public IReadOnlyList<string> DecoderResnets { get; init; } = [];
+    /// <summary>Edits: the official feature-injection sites of this UNet (used when a request names none).</summary>
+    public IReadOnlyList<string> DefaultFeatureSites { get; init; } = [];
     /// <summary>A sentence shown on the page, e.g. why the sound is not used.</summary>
     public string? Note { get; init; }
 }

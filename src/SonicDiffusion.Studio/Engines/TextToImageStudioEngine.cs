@@ -39,6 +39,8 @@ public sealed class TextToImageStudioEngine : IStudioEngine
             DefaultGuidance = 7.5,
             DefaultBeta = 0,
             DefaultScheduler = "pndm",
+            DecoderResnets = PnpInjection.DecoderResnetNames(model.Unet),
+            DefaultFeatureSites = PnpInjection.Sites(model.Unet).Conv.Select(c => c.Name).ToList(),
             Note = "This is a plain Stable Diffusion model: the sound is checked but does not steer the image. Load a SonicDiffusion bundle to generate from sound. Edits here are text-only: they need a prompt.",
         };
     }

@@ -68,10 +68,36 @@ async function init() {
   setSlider('steps', m.default_steps);
   setSlider('feature', m.default_feature_injection);
   setSlider('attn', m.default_attn_injection);
+  renderFeatureSites(m.decoder_resnets || [], m.default_feature_sites || []);
   const sched = $('scheduler');
   sched.replaceChildren(...state.info.schedulers.map((s) => new Option(s, s, s === m.default_scheduler, s === m.default_scheduler)));
   rollSeed();
   await Promise.all([loadSamples(), loadGallery()]);
+}
+
+function renderFeatureSites(all, defaults) {
+  const box = $('feature-sites');
+  box.replaceChildren(...all.map((name) => {
+    const label = document.createElement('label');
+    label.className = 'check';
+    const input = document.createElement('input');
+    input.type = 'checkbox';
+    input.value = name;
+    input.checked = defaults.includes(name);
+    label.append(input, ' ' + name);
+    return label;
+  }));
+  $('feature-sites-box').hidden = all.length === 0;
+}
+
+/** The checked feature sites, or '' when they are the model's official ones (the server's default). */
+function featureSitesValue() {
+  const m = state.info.model;
+  const checked = [...$('feature-sites').querySelectorAll('input:checked')].map((i) => i.value);
+  const defaults = m.default_feature_sites || [];
+  if (checked.length === defaults.length && checked.every((n) => defaults.includes(n))) return '';
+  if (checked.length === 0) throw new Error('Check at least one feature-injection site (or set feature injection to 0).');
+  return checked.join(',');
 }
 
 async function loadSamples() {
@@ -326,6 +352,8 @@ async function start() {
     fd.append('feature_injection', $('feature').value);
     fd.append('attn_injection', $('attn').value);
     fd.append('fit', $('fit').value);
+    const sites = featureSitesValue();
+    if (sites) fd.append('feature_sites', sites);
   } else {
     fd.append('scheduler', $('scheduler').value);
   }
@@ -479,6 +507,7 @@ async function addToGallery(id, params, meta, kind) {
     ['steps', params.steps], ['seed', params.seed], ['sampler', params.scheduler],
   ];
   if (kind === 'edit') rows.push(['feature inj.', params.feature_injection], ['attention inj.', params.attn_injection], ['fit', params.fit]);
+  if (kind === 'edit' && params.feature_sites) rows.push(['feature sites', params.feature_sites]);
   const size = document.createElement('dd');
   for (const [k, v] of rows.concat([['size', '']])) {
     const dt = document.createElement('dt');

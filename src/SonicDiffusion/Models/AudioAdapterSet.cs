@@ -94,16 +94,21 @@ public sealed class AudioAdapterSet
     {
         var seen = new List<string>();
         var set = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (_, site) in SitesOfEach(names))
+            if (site is not null && set.Add(site)) seen.Add(site);
+        return seen;
+    }
+
+    /// <summary>Each tensor name with the adapter site it belongs to (null: not an adapter tensor).</summary>
+    private static IEnumerable<(string Name, string? Site)> SitesOfEach(IEnumerable<string> names)
+    {
         foreach (var n in names)
         {
             int i = n.IndexOf("." + GatedAudioAttention.AttnName + ".", StringComparison.Ordinal);
             if (i < 0) i = n.IndexOf("." + GatedAudioAttention.NormName + ".", StringComparison.Ordinal);
             if (i < 0 && n.EndsWith("." + GatedAudioAttention.GateName, StringComparison.Ordinal)) i = n.Length - GatedAudioAttention.GateName.Length - 1;
-            if (i < 0) continue;
-            var site = n[..i];
-            if (set.Add(site)) seen.Add(site);
+            yield return (n, i < 0 ? null : n[..i]);
         }
-        return seen;
     }
 
     /// <summary>
@@ -111,10 +116,25 @@ public sealed class AudioAdapterSet
     /// A dict whose adapters sit at other transformer blocks than this placement (e.g. a different number of sites), or
     /// with missing or wrongly shaped tensors, is refused with one line naming <paramref name="source"/>.
     /// </summary>
-    public void LoadWeights(IReadOnlyDictionary<string, Tensor> gateDict, string source)
+    public void LoadWeights(IReadOnlyDictionary<string, Tensor> gateDict, string source) => LoadWeights(gateDict, source, allowExtraSites: false);
+
+    /// <summary>
+    /// Loads the adapters from a gate dict; with <paramref name="allowExtraSites"/> the dict may hold more sites than
+    /// are installed (a fine-tune of a model that has fewer transformer blocks): those are skipped and returned.
+    /// </summary>
+    public IReadOnlyList<string> LoadWeights(IReadOnlyDictionary<string, Tensor> gateDict, string source, bool allowExtraSites)
     {
         var theirs = SitesOf(gateDict.Keys);
         var ours = Sites.Select(s => s.Path).ToList();
+        var skipped = new List<string>();
+        if (allowExtraSites && ours.All(theirs.Contains))
+        {
+            skipped.AddRange(theirs.Except(ours, StringComparer.Ordinal));
+            var keep = ours.ToHashSet(StringComparer.Ordinal);
+            var kept = SitesOfEach(gateDict.Keys).Where(kv => kv.Site is null || keep.Contains(kv.Site)).Select(kv => kv.Name).ToHashSet(StringComparer.Ordinal);
+            gateDict = gateDict.Where(kv => kept.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
+            theirs = ours;
+        }
         if (!theirs.ToHashSet(StringComparer.Ordinal).SetEquals(ours))
         {
             var extra = theirs.Except(ours, StringComparer.Ordinal).ToList();
@@ -133,6 +153,7 @@ public sealed class AudioAdapterSet
         if (!report.IsComplete) throw new SonicException($"{source}: gate dict does not match the adapters ({report.Describe(3)})");
         using var _ = torch.no_grad();
         foreach (var (k, t) in targets) t.copy_(gateDict[k]);
+        return skipped;
     }
 
     /// <summary>What places the adapters, for messages: the flags or the explicit list.</summary>

@@ -46,6 +46,8 @@ public sealed record UNet2DConditionConfig
     public string? ClassEmbedType { get; init; }
     public string? AdditionEmbedType { get; init; }
     public string TimeEmbeddingType { get; init; } = "positional";
+    /// <summary>Width of the time embedding; null = 4 × block_out_channels[0] (diffusers' default).</summary>
+    public int? TimeEmbeddingDim { get; init; }
 
     /// <summary>GroupNorm eps inside every Transformer2DModel (fixed at 1e-6 in diffusers).</summary>
     public const double TransformerNormEps = 1e-6;
@@ -53,7 +55,7 @@ public sealed record UNet2DConditionConfig
     public const double LayerNormEps = 1e-5;
 
     public int NumLevels => BlockOutChannels.Length;
-    public int TimeEmbedDim => BlockOutChannels[0] * 4;
+    public int TimeEmbedDim => TimeEmbeddingDim ?? BlockOutChannels[0] * 4;
 
     /// <summary>Attention heads at down level <paramref name="level"/> (the mid block uses the last level's).</summary>
     public int HeadsAt(int level) => PerLevel(NumAttentionHeads ?? AttentionHeadDim, level, "attention heads");
@@ -89,6 +91,7 @@ public sealed record UNet2DConditionConfig
         if (ClassEmbedType != null) throw new SonicException($"{source}: class_embed_type '{ClassEmbedType}' is not supported");
         if (AdditionEmbedType != null) throw new SonicException($"{source}: addition_embed_type '{AdditionEmbedType}' is not supported");
         if (TimeEmbeddingType != "positional") throw new SonicException($"{source}: time_embedding_type '{TimeEmbeddingType}' is not supported (positional)");
+        if (TimeEmbeddingDim is < 1) throw new SonicException($"{source}: time_embedding_dim {TimeEmbeddingDim} must be >= 1");
         for (int i = 0; i < n; i++)
         {
             int c = BlockOutChannels[i];
@@ -125,6 +128,7 @@ public sealed record UNet2DConditionConfig
         int depth = 0;
         while (HasPrefix($"mid_block.attentions.0.transformer_blocks.{depth}.")) depth++;
         var toK = Need("mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight");
+        int timeDim = (int)Need("time_embedding.linear_1.weight").Shape[0];
 
         var cfg = new UNet2DConditionConfig
         {
@@ -138,6 +142,7 @@ public sealed record UNet2DConditionConfig
             CrossAttentionDim = (int)toK.Shape[1],
             TransformerLayersPerBlock = [depth],
             UseLinearProjection = procIn.Shape.Length == 2,
+            TimeEmbeddingDim = timeDim == channels[0] * 4 ? null : timeDim,
         };
         return (cfg, $"attention heads cannot be inferred from weight shapes: assumed {defaultHeads} per level (SD v1); norm_num_groups assumed {cfg.NormNumGroups}, sample_size {cfg.SampleSize}");
     }

@@ -88,6 +88,10 @@ public sealed class PnpInjection : IDisposable
         return (conv, attn);
     }
 
+    /// <summary>Names of every decoder resnet (<c>up_blocks.B.resnets.I</c>), in UNet order: what <c>--feature-sites</c> accepts.</summary>
+    public static IReadOnlyList<string> DecoderResnetNames(UNet2DConditionModel unet) =>
+        Enumerable.Range(0, unet.up_blocks.Count).SelectMany(b => Enumerable.Range(0, unet.up_blocks[b].resnets.Count).Select(i => $"up_blocks.{b}.resnets.{i}")).ToList();
+
     /// <summary>The decoder resnets named by <paramref name="names"/> (<c>up_blocks.B.resnets.I</c>), in the given order; a name that is not one is refused, naming the ones there are.</summary>
     public static IReadOnlyList<(string Name, ResnetBlock2D Block)> DecoderResnets(UNet2DConditionModel unet, IReadOnlyList<string> names)
     {

@@ -142,14 +142,17 @@ public sealed class SonicDiffusionModel : IDisposable
         GatedAudioAttention.IsAdapterTensor(name) ? CheckpointConverter.GateKeyToDiffusers(name, unet.LayersPerBlock, source) : name;
 
     /// <summary>Loads a gate dict file (any supported tensors format; official or diffusers names) into installed adapters.</summary>
-    public static void LoadGateDict(AudioAdapterSet adapters, string file, UNet2DConditionConfig unet)
+    public static void LoadGateDict(AudioAdapterSet adapters, string file, UNet2DConditionConfig unet) => LoadGateDict(adapters, file, unet, allowExtraSites: false);
+
+    /// <summary>As above; with <paramref name="allowExtraSites"/> sites the adapters lack are skipped and returned.</summary>
+    public static IReadOnlyList<string> LoadGateDict(AudioAdapterSet adapters, string file, UNet2DConditionConfig unet, bool allowExtraSites)
     {
         using var src = TensorFiles.Open(file);
         var raw = src.Names.ToDictionary(n => n, n => src.Read(n, ScalarType.Float32));
         try
         {
             var named = CheckpointConverter.GateDictToDiffusers(raw, unet.LayersPerBlock, file, out _);
-            adapters.LoadWeights(named, file);
+            return adapters.LoadWeights(named, file, allowExtraSites);
         }
         finally
         {

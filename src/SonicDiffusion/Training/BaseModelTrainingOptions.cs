@@ -49,6 +49,14 @@ public sealed record BaseModelTrainingOptions
     public double FlipProbability { get; init; } = 0.5;
     /// <summary>Learning rate of the text encoder; null = the run's learning rate.</summary>
     public double? TextLearningRate { get; init; }
+    /// <summary>
+    /// A trained model folder (unet/, text_encoder/) to distil from, or null. The run then keeps the teacher's text
+    /// encoder, frozen (so audio encoders and projectors aligned to it stay valid), starts every UNet tensor whose
+    /// name and shape the teacher has from the teacher's value, and adds
+    /// <see cref="DistillationWeight"/> × mean (ε̂ − ε̂_teacher)² to the ε-loss.
+    /// </summary>
+    public string? Teacher { get; init; }
+    public double DistillationWeight { get; init; } = 1.0;
 
     public BaseModelTrainingOptions Validate()
     {
@@ -59,6 +67,9 @@ public sealed record BaseModelTrainingOptions
         if (CaptionDropout is < 0 or > 1) throw new SonicException($"base model: caption dropout {CaptionDropout} must be in [0, 1]");
         if (FlipProbability is < 0 or > 1) throw new SonicException($"base model: flip probability {FlipProbability} must be in [0, 1]");
         if (TextLearningRate is { } lr && !(lr >= 0)) throw new SonicException($"base model: text learning rate {lr} must be >= 0");
+        if (!(DistillationWeight >= 0)) throw new SonicException($"base model: distillation weight {DistillationWeight} must be >= 0");
+        if (Teacher is not null && TextLearningRate is not null)
+            throw new SonicException("base model: a teacher's text encoder stays frozen; --text-lr does not apply");
         return this;
     }
 

@@ -18,6 +18,9 @@ namespace SonicDiffusion.Training;
 /// caption tokenized with the real SD v1 CLIP tokenizer, replaced by the empty prompt with probability
 /// <see cref="BaseModelTrainingOptions.CaptionDropout"/>, t ~ U{0..999}, ε ~ N(0, I), loss = mean (ε̂ − ε)².
 /// At each checkpoint <c>samples.png</c> in the run folder shows one image per class caption (EMA weights, DDIM).
+/// With a <see cref="BaseModelTrainingOptions.Teacher"/> the run distils a (smaller) UNet from a trained one instead:
+/// the teacher's text encoder, frozen; the teacher's tensors wherever name and shape match; loss = ε-MSE +
+/// w · MSE to the teacher's prediction on the same noisy latent, timestep and caption.
 /// </summary>
 public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
 {
@@ -30,6 +33,7 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
     private readonly string _vaeDir;
     private readonly Action<string>? _log;
     private AutoencoderKL? _previewVae;
+    private readonly UNet2DConditionModel? _teacher;
 
     public BaseModelTrainingOptions Options { get; }
     public UNet2DConditionModel Unet { get; }
@@ -57,10 +61,59 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
         _tokens = Tokenizer.EncodeBatch(captions, context).DetachFromDisposeScope();
         _emptyTokens = torch.tensor(Tokenizer.EncodeForModel("", context), dtype: ScalarType.Int64).reshape(1, -1).DetachFromDisposeScope();
         Unet = new UNet2DConditionModel(options.Unet with { SampleSize = (int)latents.Latents.shape[3] });
-        TextEncoder = new ClipTextModel(options.Text);
-        InitTextEncoder(TextEncoder);
+        if (options.Teacher is { } teacherDir)
+        {
+            var teacher = StableDiffusionComponents.Load(teacherDir);
+            teacher.Vae.Dispose();
+            string? problem = teacher.TextEncoder.Config != options.Text
+                ? $"{teacherDir}: the teacher's text encoder config differs from the run's (a distilled run keeps the teacher's)"
+                : teacher.Unet.Config.CrossAttentionDim != options.Unet.CrossAttentionDim
+                    ? $"{teacherDir}: the teacher's UNet reads {teacher.Unet.Config.CrossAttentionDim}-wide text tokens, the student's {options.Unet.CrossAttentionDim}"
+                    : null;
+            if (problem is not null)
+            {
+                teacher.Unet.Dispose();
+                teacher.TextEncoder.Dispose();
+                Unet.Dispose();
+                _tokens.Dispose();
+                _emptyTokens.Dispose();
+                throw new Core.SonicException(problem);
+            }
+            TextEncoder = teacher.TextEncoder;
+            _teacher = teacher.Unet;
+            var (copied, total) = WarmStart(Unet, _teacher);
+            foreach (var m in new torch.nn.Module[] { TextEncoder, _teacher })
+            {
+                m.eval();
+                foreach (var p in m.parameters()) p.requires_grad = false;
+            }
+            _log?.Invoke($"train base: distilling from {teacherDir} (weight {options.DistillationWeight}); its text encoder frozen; {copied} of {total} UNet tensors start from the teacher's (same name and shape)");
+        }
+        else
+        {
+            TextEncoder = new ClipTextModel(options.Text);
+            InitTextEncoder(TextEncoder);
+            TextEncoder.train();
+        }
         Unet.train();
-        TextEncoder.train();
+    }
+
+    /// <summary>Copies every tensor of <paramref name="teacher"/> whose name and shape <paramref name="student"/> also has; returns (copied, student tensors).</summary>
+    public static (int Copied, int Total) WarmStart(UNet2DConditionModel student, UNet2DConditionModel teacher)
+    {
+        var source = teacher.state_dict();
+        int copied = 0, total = 0;
+        using var noGrad = torch.no_grad();
+        foreach (var (name, t) in student.state_dict())
+        {
+            total++;
+            if (source.TryGetValue(name, out var s) && s.shape.SequenceEqual(t.shape))
+            {
+                t.copy_(s);
+                copied++;
+            }
+        }
+        return (copied, total);
     }
 
     /// <summary>CLIP's initialisation of the embeddings (token N(0, 0.02), position N(0, 0.01)); TorchSharp's default is N(0, 1).</summary>
@@ -80,11 +133,9 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
 
     public long DatasetSize => _latents.Count;
 
-    public IReadOnlyList<ParameterGroup> ParameterGroups =>
-    [
-        ParameterGroup.FromModule("unet", Unet, "unet."),
-        ParameterGroup.FromModule("text_encoder", TextEncoder, "text_encoder.", Options.TextLearningRate),
-    ];
+    public IReadOnlyList<ParameterGroup> ParameterGroups => _teacher is null
+        ? [ParameterGroup.FromModule("unet", Unet, "unet."), ParameterGroup.FromModule("text_encoder", TextEncoder, "text_encoder.", Options.TextLearningRate)]
+        : [ParameterGroup.FromModule("unet", Unet, "unet.")];
 
     public JsonObject? Config => new() { ["kind"] = "base", ["options"] = Options.ToJson(), ["latents"] = _latents.Describe() };
 
@@ -99,10 +150,26 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
         var noise = torch.randn(x0.shape, generator: g);
         var t = torch.randint(0, _schedule.NumTrainTimesteps, [b], generator: g);
         var xt = _schedule.AddNoise(x0, noise, t);
-        var context = TextEncoder.forward(ids);
-        var prediction = Unet.forward(xt, t, context);
-        var mse = (prediction - noise).square().mean();
-        return new TrainingLoss(mse, new Dictionary<string, Tensor> { ["mse"] = mse });
+        if (_teacher is null)
+        {
+            var context = TextEncoder.forward(ids);
+            var prediction = Unet.forward(xt, t, context);
+            var mse = (prediction - noise).square().mean();
+            return new TrainingLoss(mse, new Dictionary<string, Tensor> { ["mse"] = mse });
+        }
+        else
+        {
+            Tensor context, target;
+            using (torch.no_grad())
+            {
+                context = TextEncoder.forward(ids);
+                target = _teacher.forward(xt, t, context);
+            }
+            var prediction = Unet.forward(xt, t, context);
+            var mse = (prediction - noise).square().mean();
+            var distill = (prediction - target).square().mean();
+            return new TrainingLoss(mse + Options.DistillationWeight * distill, new Dictionary<string, Tensor> { ["mse"] = mse, ["distill"] = distill });
+        }
     }
 
     /// <summary>The training modules as pipeline components (not owned by the returned object: do not dispose it).</summary>
@@ -125,7 +192,7 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
     /// <summary>Renders <paramref name="prompts"/> (seed = index) with the current weights: [n, 3, R, R] in [0, 1].</summary>
     public Tensor Render(IReadOnlyList<string> prompts, int steps, double guidance)
     {
-        bool unetTraining = Unet.training, textTraining = TextEncoder.training;
+        bool unetTraining = Unet.training, textTraining = TextEncoder.training && _teacher is null;
         Unet.eval();
         TextEncoder.eval();
         try
@@ -168,6 +235,7 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
     {
         Unet.Dispose();
         TextEncoder.Dispose();
+        _teacher?.Dispose();
         _previewVae?.Dispose();
         _tokens.Dispose();
         _emptyTokens.Dispose();

@@ -27,6 +27,8 @@ public sealed class Stage2TrainingTask : ITrainingTask
     public UNet2DConditionModel Unet { get; }
     public AudioProjector Projector { get; }
     public AudioAdapterSet Adapters { get; }
+    /// <summary>Sites of <see cref="Stage2Options.InitAdapters"/> that this UNet has no adapter for (not loaded).</summary>
+    public IReadOnlyList<string> SkippedInitSites { get; } = [];
     /// <summary>When set, each scheduled checkpoint logs the ε-loss on a fixed probe of up to 16 entries (EMA weights if any) and the mean |tanh γ|.</summary>
     public Action<string>? Log { get; init; }
 
@@ -52,7 +54,7 @@ public sealed class Stage2TrainingTask : ITrainingTask
         Adapters = AudioAdapterSet.Install(unet, options.Adapters with { ContextDim = projector.Config.ContextDim }, "stage 2 adapters");
         foreach (var p in Adapters.Parameters().Values) p.requires_grad = true;
         if (options.InitFromTextAttention) InitFromTextAttention(unet, Adapters);
-        if (options.InitAdapters is { } init) SonicDiffusionModel.LoadGateDict(Adapters, init, unet.Config);
+        if (options.InitAdapters is { } init) SkippedInitSites = SonicDiffusionModel.LoadGateDict(Adapters, init, unet.Config, allowExtraSites: true);
         if (options.FreezeProjector) ModuleFreezer.Freeze(projector);
         else Stage1TrainingTask.UnfreezeEffective(projector);
         projector.train();
