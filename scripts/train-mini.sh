@@ -3,8 +3,12 @@
 #   synth (10 000 samples) -> train vae -> train base (UNet + text encoder) -> train clap (audio encoder)
 #   -> train stage1 (audio projector) -> train stage2 (gated audio cross-attention + projector) -> bundle
 #   [-> round 2 when BASE2_STEPS > 0: the base run continued to BASE2_STEPS (exported to base2/model), then stage 2
-#       fine-tuned on it for STAGE2_FT_STEPS from the round-1 adapters and projector (--init-adapters) -> bundle].
-# The finished bundle is $MINI_ROOT/stage2/export/bundle (round 2: $MINI_ROOT/stage2-ft/export/bundle); INSTALL=1 copies it to models/sonic-mini (keeping classifier/, plots/, TRAINING.md).
+#       fine-tuned on it for STAGE2_FT_STEPS from the round-1 adapters and projector (--init-adapters) -> bundle]
+#   [-> round 3 when STUDENT_STEPS > 0: a smaller UNet (STUDENT_CONFIG) distilled from round 2's (--teacher: its text
+#       encoder kept frozen, so CLAP and the projector stay valid), then stage 2 on it from round 2's adapters at the
+#       sites it still has -> bundle].
+# The finished bundle is $MINI_ROOT/stage2/export/bundle (round 2: $MINI_ROOT/stage2-ft/export/bundle, round 3:
+# $MINI_ROOT/student-stage2/export/bundle); INSTALL=1 copies it to models/sonic-mini (keeping classifier/, plots/, TRAINING.md).
 # A stage is skipped when its export folder exists; otherwise it continues from its run folder's last checkpoint
 # (--resume), so the script can be killed at any moment and started again. Run it in the background:
 #   nohup scripts/train-mini.sh > /dev/null 2>&1 &
@@ -43,6 +47,14 @@ STAGE2_LR="${STAGE2_LR:-3e-4}"
 BASE2_STEPS="${BASE2_STEPS:-3600}"
 STAGE2_FT_STEPS="${STAGE2_FT_STEPS:-3000}"
 STAGE2_FT_LR="${STAGE2_FT_LR:-2e-4}"
+# Round 3 (0 = none): the faster UNet of the shipped bundle (block_out_channels [32, 128, 128], no attention at 16×16),
+# distilled from round 2's base model, then stage 2 on it.
+STUDENT_STEPS="${STUDENT_STEPS:-2500}"
+STUDENT_CONFIG="${STUDENT_CONFIG:-$ROOT/scripts/mini-student.json}"
+STUDENT_LR="${STUDENT_LR:-5e-4}"
+STUDENT_WARMUP="${STUDENT_WARMUP:-100}"
+STAGE2_STUDENT_STEPS="${STAGE2_STUDENT_STEPS:-2000}"
+STAGE2_STUDENT_LR="${STAGE2_STUDENT_LR:-2e-4}"
 # Adapter attention initialised from each block's text cross-attention and gates at 0.1 (the diffusers port's value):
 # from γ = 0 and random attention the first 800-step pass left the gates nearly closed (mean |tanh γ| 0.035, AIC 0.38).
 STAGE2_INIT="${STAGE2_INIT:---init-from-text-attn --gate-init 0.1}"
@@ -253,6 +265,32 @@ if (( BASE2_STEPS > 0 )); then
         run "$MINI_ROOT/stage2-ft.log" train stage2 --data "$MANIFEST" --model "$BASE2_EXPORT" --audio-encoder "$CLAP_EXPORT" \
             --projector "$ROUND1/audio_projector" --init-adapters "$ROUND1" --out "$MINI_ROOT/stage2-ft" --resume --seed "$SEED" \
             --steps "$STAGE2_FT_STEPS" --batch "$STAGE2_BATCH" --lr "$STAGE2_FT_LR" --name sonic-mini --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+    fi
+fi
+
+# 8. Round 3: the student UNet distilled from round 2's base model, then stage 2 on it.
+if (( BASE2_STEPS > 0 && STUDENT_STEPS > 0 )); then
+    STUDENT_EXPORT="$MINI_ROOT/student/model"
+    if [[ -f "$STUDENT_EXPORT/model_index.json" ]]; then
+        say "student: $STUDENT_EXPORT exists, skipped"
+    else
+        say "student: $STUDENT_STEPS steps distilled from $BASE2_EXPORT ($STUDENT_CONFIG)"
+        # shellcheck disable=SC2086
+        run "$MINI_ROOT/student.log" train base --data "$MANIFEST" --vae "$VAE_EXPORT" --out "$MINI_ROOT/student" --teacher "$BASE2_EXPORT" \
+            --config "$STUDENT_CONFIG" --resume --seed "$SEED" --steps "$STUDENT_STEPS" --batch "$BASE_BATCH" --lr "$STUDENT_LR" \
+            --warmup "$STUDENT_WARMUP" --ema "$BASE_EMA" --threads 1 --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
+    fi
+    ROUND2="$BUNDLE"
+    BUNDLE="$MINI_ROOT/student-stage2/export/bundle"
+    if [[ -f "$BUNDLE/adapters/config.json" ]]; then
+        say "student-stage2: $BUNDLE exists, skipped"
+    else
+        say "student-stage2: $STAGE2_STUDENT_STEPS steps from $ROUND2 on $STUDENT_EXPORT"
+        # shellcheck disable=SC2086
+        run "$MINI_ROOT/student-stage2.log" train stage2 --data "$MANIFEST" --model "$STUDENT_EXPORT" --audio-encoder "$CLAP_EXPORT" \
+            --projector "$ROUND2/audio_projector" --init-adapters "$ROUND2" --out "$MINI_ROOT/student-stage2" --resume --seed "$SEED" \
+            --steps "$STAGE2_STUDENT_STEPS" --batch "$STAGE2_BATCH" --lr "$STAGE2_STUDENT_LR" --name sonic-mini \
+            --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
     fi
 fi
 

@@ -560,4 +560,39 @@ public class StageTrainingCliTests(StageWorldFixture world) : IClassFixture<Stag
         Assert.True(code == 0, err + output);
         Assert.True(File.Exists(tmp.File("img.png")));
     }
+    [Fact]
+    public void TrainBaseDistilsASmallerUnetFromATeacherFolder()
+    {
+        using var tmp = new TempDir();
+        string manifest = world.Manifest.FilePath, cache = world.CacheDir, vae = Path.Combine(world.Bundle, "vae");
+        var (code, output, err) = CliTests.Sonic("train", "base", "--data", manifest, "--vae", vae, "--cache", cache, "--out", tmp.File("x"),
+            "--distill-weight", "0.5");
+        Assert.Equal(1, code);
+        Assert.Contains("--distill-weight needs --teacher", err);
+        (code, output, err) = CliTests.Sonic("train", "base", "--data", manifest, "--vae", vae, "--cache", cache, "--out", tmp.File("y"),
+            "--teacher", tmp.Path);
+        Assert.Equal(1, code);
+        Assert.Contains("no text_encoder/config.json", err);
+
+        var teacherUnet = TinyStableDiffusion.UNetConfig;
+        string config = tmp.File("student.json");
+        ConfigJson.Write(config, new BaseModelTrainingOptions
+        {
+            Unet = teacherUnet with { BlockOutChannels = [16, teacherUnet.BlockOutChannels[1]], TimeEmbeddingDim = teacherUnet.TimeEmbedDim },
+        });
+        (code, output, err) = CliTests.Sonic("train", "base", "--data", manifest, "--vae", vae, "--cache", cache, "--out", tmp.File("run"),
+            "--teacher", world.Bundle, "--config", config, "--steps", "2", "--batch", "4", "--preview", "0", "--export-dtype", "float32");
+        Assert.True(code == 0, err + output);
+        Assert.Contains($"distilling from {world.Bundle}", output);
+        var saved = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(tmp.File("run/config.json")))!["task"]!["options"]!;
+        Assert.Equal(world.Bundle, saved["teacher"]!.GetValue<string>());
+
+        using var student = StableDiffusionComponents.Load(tmp.File("run/model"));
+        using var teacher = StableDiffusionComponents.Load(world.Bundle);
+        Assert.Equal([16, teacherUnet.BlockOutChannels[1]], student.Unet.Config.BlockOutChannels);
+        Assert.Equal(teacherUnet.TimeEmbedDim, student.Unet.Config.TimeEmbedDim);
+        var theirs = teacher.TextEncoder.state_dict();
+        foreach (var (name, t) in student.TextEncoder.state_dict())
+            Assert.True(t.equal(theirs[name]).all().item<bool>(), $"text encoder tensor {name} is not the teacher's");
+    }
 }
