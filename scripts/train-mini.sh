@@ -47,13 +47,13 @@ STAGE2_LR="${STAGE2_LR:-3e-4}"
 BASE2_STEPS="${BASE2_STEPS:-3600}"
 STAGE2_FT_STEPS="${STAGE2_FT_STEPS:-3000}"
 STAGE2_FT_LR="${STAGE2_FT_LR:-2e-4}"
-# Round 3 (0 = none): the faster UNet of the shipped bundle (block_out_channels [32, 128, 128], no attention at 16×16),
-# distilled from round 2's base model, then stage 2 on it.
-STUDENT_STEPS="${STUDENT_STEPS:-2500}"
+# Round 3 (0 = none; measured with STUDENT_STEPS=2500 STAGE2_STUDENT_STEPS=4000, not installed — see TRAINING.md): a
+# faster UNet (block_out_channels [32, 128, 128], no attention at 16×16) distilled from round 2's base model, then stage 2.
+STUDENT_STEPS="${STUDENT_STEPS:-0}"
 STUDENT_CONFIG="${STUDENT_CONFIG:-$ROOT/scripts/mini-student.json}"
 STUDENT_LR="${STUDENT_LR:-5e-4}"
 STUDENT_WARMUP="${STUDENT_WARMUP:-100}"
-STAGE2_STUDENT_STEPS="${STAGE2_STUDENT_STEPS:-2000}"
+STAGE2_STUDENT_STEPS="${STAGE2_STUDENT_STEPS:-4000}"
 STAGE2_STUDENT_LR="${STAGE2_STUDENT_LR:-2e-4}"
 # Adapter attention initialised from each block's text cross-attention and gates at 0.1 (the diffusers port's value):
 # from γ = 0 and random attention the first 800-step pass left the gates nearly closed (mean |tanh γ| 0.035, AIC 0.38).

@@ -192,7 +192,7 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
     /// <summary>Renders <paramref name="prompts"/> (seed = index) with the current weights: [n, 3, R, R] in [0, 1].</summary>
     public Tensor Render(IReadOnlyList<string> prompts, int steps, double guidance)
     {
-        bool unetTraining = Unet.training, textTraining = TextEncoder.training && _teacher is null;
+        bool unetTraining = Unet.training, textTraining = TextEncoder.training;
         Unet.eval();
         TextEncoder.eval();
         try
