@@ -244,6 +244,31 @@ public class MiniTrainingTests(SmallWorldFixture world) : IClassFixture<SmallWor
             Assert.Equal(loss.Parts["mse"].item<float>(), loss.Total.item<float>());
         }
 
+        // Caption fragments: contiguous spans of 1-4 words, reproducible from the generator; the loss runs with them.
+        string caption = "a campfire burning on a sandy beach under a starry sky";
+        var words = caption.Split(' ');
+        var spans = Enumerable.Range(0, 40).Select(i => BaseModelTrainingTask.CaptionFragment(caption, new Generator((ulong)i))).ToList();
+        Assert.All(spans, f =>
+        {
+            var w = f.Split(' ');
+            Assert.InRange(w.Length, 1, BaseModelTrainingOptions.MaxFragmentWords);
+            Assert.Contains(Enumerable.Range(0, words.Length - w.Length + 1), st => words.Skip(st).Take(w.Length).SequenceEqual(w));
+        });
+        Assert.True(spans.Distinct().Count() > 10, "fragments should vary with the generator");
+        Assert.Equal(spans[3], BaseModelTrainingTask.CaptionFragment(caption, new Generator(3)));
+        Assert.Equal("one", BaseModelTrainingTask.CaptionFragment("one", new Generator(1)));
+        using (var fragmentTask = new BaseModelTrainingTask(latents, captions, vaeDir, student with { FragmentProbability = 1 }))
+        using (var scope = torch.NewDisposeScope())
+        {
+            var a = fragmentTask.ComputeLoss(new TrainingBatch(0, 0, [0, 1, 2, 3], new Generator(7)));
+            var b = new BaseModelTrainingTask(latents, captions, vaeDir, student with { FragmentProbability = 0 });
+            var c = b.ComputeLoss(new TrainingBatch(0, 0, [0, 1, 2, 3], new Generator(7)));
+            Assert.True(float.IsFinite(a.Total.item<float>()));
+            Assert.NotEqual(c.Parts!["distill"].item<float>(), a.Parts!["distill"].item<float>());
+            b.Dispose();
+        }
+        Assert.Contains("fragment", Assert.Throws<SonicException>(() => (TinyBase with { FragmentProbability = 1.5 }).Validate()).Message);
+
         var wrongText = TinyBase with { Text = TinyBase.Text with { NumHiddenLayers = 2 }, Teacher = teacherDir };
         var e = Assert.Throws<SonicException>(() => new BaseModelTrainingTask(latents, captions, vaeDir, wrongText));
         Assert.Contains(teacherDir, e.Message);

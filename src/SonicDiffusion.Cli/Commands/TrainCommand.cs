@@ -183,6 +183,7 @@ public static partial class TrainCommand
         var preview = new Option<int>("--preview") { Description = "Captions rendered into samples.png at each checkpoint (one per class; 0 = none)", DefaultValueFactory = _ => 9 };
         var teacher = new Option<string?>("--teacher") { Description = "Distil from this trained model folder: keep its text encoder (frozen), start the UNet from its tensors where name and shape match, add the MSE to its predictions" };
         var distillWeight = new Option<double?>("--distill-weight") { Description = "Weight of the MSE to the teacher's prediction (default 1)" };
+        var fragments = new Option<double?>("--caption-fragments") { Description = "Probability that a caption is replaced by a random span of 1-4 of its words (with --teacher: the student learns the teacher's answer to short prompts such as \"at night\"); default 0" };
         var cmd = new Command("base", "Train the text-to-image latent diffusion model (UNet + CLIP text encoder, jointly, from scratch) on cached VAE latents; export a diffusers model folder");
         common.AddTo(cmd);
         cmd.Options.Add(vae);
@@ -190,11 +191,13 @@ public static partial class TrainCommand
         cmd.Options.Add(preview);
         cmd.Options.Add(teacher);
         cmd.Options.Add(distillWeight);
+        cmd.Options.Add(fragments);
         cmd.SetAction(pr =>
         {
             var options = common.Options(pr, new BaseModelTrainingOptions());
             if (pr.GetValue(textLr) is { } tl) options = options with { TextLearningRate = tl };
             if (pr.GetValue(distillWeight) is { } dw) options = options with { DistillationWeight = dw };
+            if (pr.GetValue(fragments) is { } fp) options = options with { FragmentProbability = fp };
             if (pr.GetValue(teacher) is { } teacherDir)
             {
                 string textConfig = Path.Combine(teacherDir, "text_encoder", "config.json");

@@ -57,6 +57,12 @@ public sealed record BaseModelTrainingOptions
     /// </summary>
     public string? Teacher { get; init; }
     public double DistillationWeight { get; init; } = 1.0;
+    /// <summary>
+    /// Probability that a caption is replaced by a random span of 1–<see cref="MaxFragmentWords"/> of its words: the
+    /// image still fits it, and with a teacher the student also learns the teacher's answer to short prompts.
+    /// </summary>
+    public double FragmentProbability { get; init; }
+    public const int MaxFragmentWords = 4;
 
     public BaseModelTrainingOptions Validate()
     {
@@ -67,6 +73,7 @@ public sealed record BaseModelTrainingOptions
         if (CaptionDropout is < 0 or > 1) throw new SonicException($"base model: caption dropout {CaptionDropout} must be in [0, 1]");
         if (FlipProbability is < 0 or > 1) throw new SonicException($"base model: flip probability {FlipProbability} must be in [0, 1]");
         if (TextLearningRate is { } lr && !(lr >= 0)) throw new SonicException($"base model: text learning rate {lr} must be >= 0");
+        if (FragmentProbability is < 0 or > 1) throw new SonicException($"base model: fragment probability {FragmentProbability} must be in [0, 1]");
         if (!(DistillationWeight >= 0)) throw new SonicException($"base model: distillation weight {DistillationWeight} must be >= 0");
         if (Teacher is not null && TextLearningRate is not null)
             throw new SonicException("base model: a teacher's text encoder stays frozen; --text-lr does not apply");

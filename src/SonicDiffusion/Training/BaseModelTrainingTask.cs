@@ -28,6 +28,7 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
 
     private readonly LatentCache _latents;
     private readonly Tensor _tokens;
+    private readonly IReadOnlyList<string> _captions;
     private readonly Tensor _emptyTokens;
     private readonly NoiseSchedule _schedule = new(SchedulerConfig.StableDiffusionV1);
     private readonly string _vaeDir;
@@ -58,6 +59,7 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
         _vaeDir = vaeDir;
         _log = log;
         int context = options.Text.MaxPositionEmbeddings;
+        _captions = captions;
         _tokens = Tokenizer.EncodeBatch(captions, context).DetachFromDisposeScope();
         _emptyTokens = torch.tensor(Tokenizer.EncodeForModel("", context), dtype: ScalarType.Int64).reshape(1, -1).DetachFromDisposeScope();
         Unet = new UNet2DConditionModel(options.Unet with { SampleSize = (int)latents.Latents.shape[3] });
@@ -116,6 +118,16 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
         return (copied, total);
     }
 
+    /// <summary>A random span of 1–<see cref="BaseModelTrainingOptions.MaxFragmentWords"/> consecutive words of <paramref name="caption"/>.</summary>
+    public static string CaptionFragment(string caption, Generator g)
+    {
+        var words = caption.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length == 0) return caption;
+        int length = 1 + (int)torch.randint(Math.Min(BaseModelTrainingOptions.MaxFragmentWords, words.Length), [1], generator: g).item<long>();
+        int start = (int)torch.randint(words.Length - length + 1, [1], generator: g).item<long>();
+        return string.Join(' ', words, start, length);
+    }
+
     /// <summary>CLIP's initialisation of the embeddings (token N(0, 0.02), position N(0, 0.01)); TorchSharp's default is N(0, 1).</summary>
     public static void InitTextEncoder(ClipTextModel model)
     {
@@ -146,7 +158,15 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
         var flip = torch.rand([b], generator: g) < Options.FlipProbability;
         var x0 = _latents.Batch(batch.Indices, flip);
         var drop = (torch.rand([b], generator: g) < Options.CaptionDropout).reshape(b, 1);
-        var ids = torch.where(drop, _emptyTokens.expand(b, -1), _tokens.index_select(0, torch.tensor(batch.Indices, dtype: ScalarType.Int64)));
+        var captionIds = _tokens.index_select(0, torch.tensor(batch.Indices, dtype: ScalarType.Int64));
+        if (Options.FragmentProbability > 0)
+        {
+            var fragment = (torch.rand([b], generator: g) < Options.FragmentProbability).data<bool>().ToArray();
+            for (int i = 0; i < b; i++)
+                if (fragment[i])
+                    captionIds[i].copy_(torch.tensor(Tokenizer.EncodeForModel(CaptionFragment(_captions[(int)batch.Indices[i]], g), (int)_tokens.shape[1]), dtype: ScalarType.Int64));
+        }
+        var ids = torch.where(drop, _emptyTokens.expand(b, -1), captionIds);
         var noise = torch.randn(x0.shape, generator: g);
         var t = torch.randint(0, _schedule.NumTrainTimesteps, [b], generator: g);
         var xt = _schedule.AddNoise(x0, noise, t);
