@@ -267,6 +267,10 @@ public class MiniTrainingTests(SmallWorldFixture world) : IClassFixture<SmallWor
             Assert.NotEqual(c.Parts!["distill"].item<float>(), a.Parts!["distill"].item<float>());
             b.Dispose();
         }
+        // Options left unset stay out of a run's saved config, so runs saved before they existed still resume.
+        var plainJson = new BaseModelTrainingOptions().ToJson();
+        foreach (var key in new[] { "teacher", "distillation_weight", "fragment_probability" }) Assert.False(plainJson.ContainsKey(key), key);
+        Assert.False(plainJson["unet"]!.AsObject().ContainsKey("time_embedding_dim"));
         Assert.Contains("fragment", Assert.Throws<SonicException>(() => (TinyBase with { FragmentProbability = 1.5 }).Validate()).Message);
 
         var wrongText = TinyBase with { Text = TinyBase.Text with { NumHiddenLayers = 2 }, Teacher = teacherDir };

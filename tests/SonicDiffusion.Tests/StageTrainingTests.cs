@@ -586,6 +586,7 @@ public class StageTrainingCliTests(StageWorldFixture world) : IClassFixture<Stag
         Assert.Contains($"distilling from {world.Bundle}", output);
         var saved = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(tmp.File("run/config.json")))!["task"]!["options"]!;
         Assert.Equal(world.Bundle, saved["teacher"]!.GetValue<string>());
+        Assert.Equal(1.0, saved["distillation_weight"]!.GetValue<double>());
 
         using var student = StableDiffusionComponents.Load(tmp.File("run/model"));
         using var teacher = StableDiffusionComponents.Load(world.Bundle);

@@ -202,7 +202,7 @@ public static partial class TrainCommand
             {
                 string textConfig = Path.Combine(teacherDir, "text_encoder", "config.json");
                 if (!File.Exists(textConfig)) throw new SonicException($"--teacher {teacherDir}: no text_encoder/config.json (give a model folder written by 'sonic train base')");
-                options = options with { Teacher = Path.GetFullPath(teacherDir), Text = ClipTextConfig.FromFile(textConfig) };
+                options = options with { Teacher = Path.GetFullPath(teacherDir), Text = ClipTextConfig.FromFile(textConfig), DistillationWeight = options.DistillationWeight ?? 1.0 };
             }
             else if (pr.GetValue(distillWeight) is not null) throw new SonicException("--distill-weight needs --teacher");
             options.Validate();

@@ -56,12 +56,13 @@ public sealed record BaseModelTrainingOptions
     /// <see cref="DistillationWeight"/> × mean (ε̂ − ε̂_teacher)² to the ε-loss.
     /// </summary>
     public string? Teacher { get; init; }
-    public double DistillationWeight { get; init; } = 1.0;
+    /// <summary>null = 1. (Options left at null stay out of the saved run config, so runs saved before they existed still resume.)</summary>
+    public double? DistillationWeight { get; init; }
     /// <summary>
     /// Probability that a caption is replaced by a random span of 1–<see cref="MaxFragmentWords"/> of its words: the
     /// image still fits it, and with a teacher the student also learns the teacher's answer to short prompts.
     /// </summary>
-    public double FragmentProbability { get; init; }
+    public double? FragmentProbability { get; init; }
     public const int MaxFragmentWords = 4;
 
     public BaseModelTrainingOptions Validate()
@@ -73,8 +74,8 @@ public sealed record BaseModelTrainingOptions
         if (CaptionDropout is < 0 or > 1) throw new SonicException($"base model: caption dropout {CaptionDropout} must be in [0, 1]");
         if (FlipProbability is < 0 or > 1) throw new SonicException($"base model: flip probability {FlipProbability} must be in [0, 1]");
         if (TextLearningRate is { } lr && !(lr >= 0)) throw new SonicException($"base model: text learning rate {lr} must be >= 0");
-        if (FragmentProbability is < 0 or > 1) throw new SonicException($"base model: fragment probability {FragmentProbability} must be in [0, 1]");
-        if (!(DistillationWeight >= 0)) throw new SonicException($"base model: distillation weight {DistillationWeight} must be >= 0");
+        if (FragmentProbability is < 0 or > 1 or double.NaN) throw new SonicException($"base model: fragment probability {FragmentProbability} must be in [0, 1]");
+        if (DistillationWeight is { } w && !(w >= 0)) throw new SonicException($"base model: distillation weight {DistillationWeight} must be >= 0");
         if (Teacher is not null && TextLearningRate is not null)
             throw new SonicException("base model: a teacher's text encoder stays frozen; --text-lr does not apply");
         return this;

@@ -89,7 +89,7 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
                 m.eval();
                 foreach (var p in m.parameters()) p.requires_grad = false;
             }
-            _log?.Invoke($"train base: distilling from {teacherDir} (weight {options.DistillationWeight}); its text encoder frozen; {copied} of {total} UNet tensors start from the teacher's (same name and shape)");
+            _log?.Invoke($"train base: distilling from {teacherDir} (weight {options.DistillationWeight ?? 1}); its text encoder frozen; {copied} of {total} UNet tensors start from the teacher's (same name and shape)");
         }
         else
         {
@@ -159,9 +159,9 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
         var x0 = _latents.Batch(batch.Indices, flip);
         var drop = (torch.rand([b], generator: g) < Options.CaptionDropout).reshape(b, 1);
         var captionIds = _tokens.index_select(0, torch.tensor(batch.Indices, dtype: ScalarType.Int64));
-        if (Options.FragmentProbability > 0)
+        if (Options.FragmentProbability is double p and > 0)
         {
-            var fragment = (torch.rand([b], generator: g) < Options.FragmentProbability).data<bool>().ToArray();
+            var fragment = (torch.rand([b], generator: g) < p).data<bool>().ToArray();
             for (int i = 0; i < b; i++)
                 if (fragment[i])
                     captionIds[i].copy_(torch.tensor(Tokenizer.EncodeForModel(CaptionFragment(_captions[(int)batch.Indices[i]], g), (int)_tokens.shape[1]), dtype: ScalarType.Int64));
@@ -188,7 +188,7 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
             var prediction = Unet.forward(xt, t, context);
             var mse = (prediction - noise).square().mean();
             var distill = (prediction - target).square().mean();
-            return new TrainingLoss(mse + Options.DistillationWeight * distill, new Dictionary<string, Tensor> { ["mse"] = mse, ["distill"] = distill });
+            return new TrainingLoss(mse + (Options.DistillationWeight ?? 1) * distill, new Dictionary<string, Tensor> { ["mse"] = mse, ["distill"] = distill });
         }
     }
 
