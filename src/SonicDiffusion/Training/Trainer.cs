@@ -143,8 +143,18 @@ public sealed class Trainer : IDisposable
         return s.Length > 60 ? s[..57] + "..." : s;
     }
 
-    /// <summary>Trains until <see cref="TrainingConfig.TotalSteps"/> or cancellation (which writes a checkpoint first).</summary>
+    /// <summary>
+    /// Trains until <see cref="TrainingConfig.TotalSteps"/> or cancellation (which writes a checkpoint first). libtorch's
+    /// oneDNN kernels are off meanwhile (<see cref="OneDnn"/>: their convolution backward pass is wrong on some CPUs)
+    /// and restored afterwards.
+    /// </summary>
     public TrainingResult Run(IProgress<ProgressInfo>? progress = null, CancellationToken cancellationToken = default)
+    {
+        using var oneDnnOff = OneDnn.Off();
+        return RunSteps(progress, cancellationToken);
+    }
+
+    private TrainingResult RunSteps(IProgress<ProgressInfo>? progress, CancellationToken cancellationToken)
     {
         long total = Config.TotalSteps;
         double? lastLoss = _metrics.Entries.Count > 0 ? _metrics.Entries[^1].Loss : null;
