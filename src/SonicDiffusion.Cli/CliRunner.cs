@@ -14,6 +14,7 @@ public static class CliRunner
         CliContext.Cancellation = cts.Token;
         try
         {
+            CpuKernels.Configure();
             return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e)

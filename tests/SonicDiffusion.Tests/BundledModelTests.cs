@@ -44,8 +44,11 @@ public class BundledModelTests(BundledStudioModel bundled) : IClassFixture<Bundl
         var psi = new ProcessStartInfo(dotnet) { WorkingDirectory = RepoPaths.Root, RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in new[] { cli, "generate", "--audio", "samples/raining.wav", "--out", png }) psi.ArgumentList.Add(a);
         using var child = Process.Start(psi)!;
-        string stdout = child.StandardOutput.ReadToEnd(), stderr = child.StandardError.ReadToEnd();
+        // Both pipes drain at once: a child that fills one while the test waits on the other would never finish.
+        var stdoutRead = child.StandardOutput.ReadToEndAsync();
+        var stderrRead = child.StandardError.ReadToEndAsync();
         Assert.True(child.WaitForExit(TimeSpan.FromMinutes(3)), "generate did not finish in 3 minutes");
+        string stdout = stdoutRead.Result, stderr = stderrRead.Result;
         Assert.True(child.ExitCode == 0, $"exit {child.ExitCode}: {stderr}");
         Assert.Contains("wrote " + png, stdout);
         var meta = PngText.Read(png);

@@ -144,6 +144,11 @@ public class TrainerTests : IDisposable
         psi.Environment["OMP_NUM_THREADS"] = "1";
         foreach (var a in new[] { dll, "trainer-child", killed.Path, total.ToString(), "1" }) psi.ArgumentList.Add(a);
         using var child = Process.Start(psi)!;
+        var stderr = new System.Text.StringBuilder();
+        child.ErrorDataReceived += (_, e) => { lock (stderr) stderr.AppendLine(e.Data); };
+        child.OutputDataReceived += (_, _) => { };
+        child.BeginErrorReadLine(); // drained as it comes, so a chatty child never blocks on a full pipe
+        child.BeginOutputReadLine();
         string metrics = Path.Combine(killed.Path, Trainer.MetricsFile);
         var wait = Stopwatch.StartNew();
         int killAfter = 15 + Random.Shared.Next(20), seen = 0;
@@ -152,7 +157,7 @@ public class TrainerTests : IDisposable
             if (File.Exists(metrics) && (seen = MetricsLog.Read(metrics).Count) >= killAfter) break;
             Thread.Sleep(2);
         }
-        if (child.HasExited) Assert.Fail($"child exited before the kill (code {child.ExitCode}, {seen} lines seen): {child.StandardError.ReadToEnd()}");
+        if (child.HasExited) Assert.Fail($"child exited before the kill (code {child.ExitCode}, {seen} lines seen): {stderr}");
         child.Kill(); // SIGKILL
         child.WaitForExit();
         var latest = TrainingCheckpoint.Latest(Path.Combine(killed.Path, Trainer.CheckpointsFolder));

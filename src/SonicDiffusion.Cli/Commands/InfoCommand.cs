@@ -13,6 +13,7 @@ public static class InfoCommand
             Console.WriteLine(TorchRuntime.Describe());
             Console.WriteLine($"cuda available: {TorchSharp.torch.cuda.is_available()}");
             Console.WriteLine($"cpu: {Diagnostics.CpuInfo.Current}");
+            Console.WriteLine($"cpu kernels: {CpuKernels.Describe()}");
             int threads = TorchSharp.torch.get_num_threads();
             Console.WriteLine(Diagnostics.CpuPeak.IsSupported
                 ? $"cpu fp32 FMA peak: {Diagnostics.CpuPeak.MeasureFloat32Gflops(threads):0} GFLOP/s on {threads} threads (measured now), {Diagnostics.CpuPeak.MeasureFloat32Gflops(1):0} GFLOP/s on 1"

@@ -63,6 +63,7 @@ public sealed class StableDiffusionComponents : IDisposable
     public static StableDiffusionComponents Load(string path, ModelLoadOptions? options = null)
     {
         options ??= new ModelLoadOptions();
+        CpuKernels.Configure();
         TorchRuntime.CheckComputeDtype(options.Dtype, options.Device, "compute dtype");
         if (Directory.Exists(path)) return LoadFolder(Path.GetFullPath(path), options);
         if (File.Exists(path)) return LoadSingleFile(Path.GetFullPath(path), options);

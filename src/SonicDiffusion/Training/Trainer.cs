@@ -145,12 +145,13 @@ public sealed class Trainer : IDisposable
 
     /// <summary>
     /// Trains until <see cref="TrainingConfig.TotalSteps"/> or cancellation (which writes a checkpoint first). libtorch's
-    /// oneDNN kernels are off meanwhile (<see cref="OneDnn"/>: their convolution backward pass is wrong on some CPUs)
+    /// oneDNN kernels are off meanwhile (<see cref="CpuKernels"/>: their convolution backward pass is wrong on some CPUs)
     /// and restored afterwards.
     /// </summary>
     public TrainingResult Run(IProgress<ProgressInfo>? progress = null, CancellationToken cancellationToken = default)
     {
-        using var oneDnnOff = OneDnn.Off();
+        CpuKernels.Configure();
+        using var oneDnnOff = CpuKernels.OneDnnOff();
         return RunSteps(progress, cancellationToken);
     }
 

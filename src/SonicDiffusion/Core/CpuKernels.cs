@@ -1,0 +1,147 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+
+namespace SonicDiffusion.Core;
+
+/// <summary>
+/// libtorch's process-wide CPU kernel choices that TorchSharp does not expose: <c>at::globalContext()</c>'s
+/// userEnabledMkldnn (oneDNN) and userEnabledNNPACK switches, and oneDNN's instruction-set cap
+/// (<c>ONEDNN_MAX_CPU_ISA</c>, read from the native environment when oneDNN first runs).
+/// <para>Why (measured on an AMD EPYC, Zen 5, AVX-512 + AVX512_BF16, 2026-12-02; docs/benchmarks.md): oneDNN's AVX-512
+/// convolution kernels computed wrong outputs and NaN for small feature maps (CNN14's 24 → 32 channels on 17×8: errors
+/// up to 0.9 of values ≈ 11, NaN on 8×4), and its convolution backward pass wrong and NaN input gradients for narrow
+/// outputs (32 → 4 channels, 3×3, 16×16) even when capped at AVX2. So <see cref="Configure"/> caps oneDNN at AVX2 on
+/// AVX-512 CPUs (6 % slower generation there than uncapped, where oneDNN off entirely is 60 % slower), and
+/// <see cref="Training.Trainer"/> trains with oneDNN off. NNPACK goes off too: on that CPU libtorch printed "Could not
+/// initialize NNPACK! Reason: Unsupported hardware." on every convolution (4 715 lines for one `sonic generate`).</para>
+/// </summary>
+public static partial class CpuKernels
+{
+    private const string Library = "libtorch_cpu";
+    /// <summary>Environment variable that overrides the oneDNN choice of <see cref="Configure"/>: 1 = on, 0 = off.</summary>
+    public const string OneDnnVariable = "SONIC_ONEDNN";
+    /// <summary>oneDNN's own cap on the instruction set it may use; a value set by the user is kept.</summary>
+    public const string OneDnnIsaVariable = "ONEDNN_MAX_CPU_ISA";
+
+    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int SetEnv(string name, string value, int overwrite);
+
+    [LibraryImport("libc", EntryPoint = "getenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial IntPtr GetEnv(string name);
+
+    [LibraryImport(Library, EntryPoint = "_ZN2at13globalContextEv")]
+    private static partial IntPtr GlobalContext();
+
+    [LibraryImport(Library, EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    private static partial bool UserEnabledMkldnn(IntPtr context);
+
+    [LibraryImport(Library, EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
+    private static partial void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [LibraryImport(Library, EntryPoint = "_ZNK2at7Context17userEnabledNNPACKEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    private static partial bool UserEnabledNnpack(IntPtr context);
+
+    [LibraryImport(Library, EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
+    private static partial void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    private static readonly Lock Gate = new();
+    private static bool _configured;
+    private static int _offHolders;
+    private static bool _restore;
+
+    /// <summary>Whether libtorch may use oneDNN kernels; null when this libtorch build does not export the switch.</summary>
+    public static bool? OneDnn => Call(() => UserEnabledMkldnn(GlobalContext()));
+
+    /// <summary>Whether libtorch may try NNPACK; null when this libtorch build does not export the switch.</summary>
+    public static bool? Nnpack => Call(() => UserEnabledNnpack(GlobalContext()));
+
+    /// <summary>Sets the oneDNN switch; false (nothing changed) when this libtorch build does not export it.</summary>
+    public static bool TrySetOneDnn(bool enabled) => Call(() => { SetUserEnabledMkldnn(GlobalContext(), enabled); return true; }) ?? false;
+
+    /// <summary>Sets the NNPACK switch; false (nothing changed) when this libtorch build does not export it.</summary>
+    public static bool TrySetNnpack(bool enabled) => Call(() => { SetUserEnabledNnpack(GlobalContext(), enabled); return true; }) ?? false;
+
+    /// <summary>
+    /// The process-wide choice, once (later calls do nothing); call it before the first convolution: NNPACK off;
+    /// oneDNN capped at AVX2 on AVX-512 CPUs unless <see cref="OneDnnIsaVariable"/> is set; oneDNN on or off as
+    /// <see cref="OneDnnVariable"/> says, else left on. The CLI, model loading and training call it.
+    /// </summary>
+    public static void Configure()
+    {
+        lock (Gate)
+        {
+            if (_configured) return;
+            string? choice = Environment.GetEnvironmentVariable(OneDnnVariable)?.Trim();
+            if (choice is not (null or "" or "0" or "1"))
+                throw new SonicException($"{OneDnnVariable}={choice}: use 1 (oneDNN on) or 0 (off)");
+            _configured = true;
+            TrySetNnpack(false);
+            if (Diagnostics.CpuInfo.Current.HasAvx512 && NativeVariable(OneDnnIsaVariable) is null)
+                CapIsa("AVX2");
+            if (choice == "0") TrySetOneDnn(false);
+            else if (choice == "1") TrySetOneDnn(true);
+        }
+    }
+
+    /// <summary>oneDNN's instruction-set cap as the native environment holds it (null = none: the CPU's best).</summary>
+    public static string? OneDnnIsa => NativeVariable(OneDnnIsaVariable);
+
+    /// <summary>One line for `sonic info`: the kernel choices in force.</summary>
+    public static string Describe() =>
+        $"oneDNN {(OneDnn switch { true => "on", false => "off", null => "switch not reachable" })}" +
+        $" (instruction set {OneDnnIsa ?? "uncapped"}; off while training), NNPACK {(Nnpack switch { true => "on", false => "off", null => "switch not reachable" })}";
+
+    private static void CapIsa(string isa)
+    {
+        if (OperatingSystem.IsWindows()) Environment.SetEnvironmentVariable(OneDnnIsaVariable, isa);
+        else SetEnv(OneDnnIsaVariable, isa, 0);
+    }
+
+    private static string? NativeVariable(string name)
+    {
+        if (OperatingSystem.IsWindows()) return Environment.GetEnvironmentVariable(name);
+        var p = GetEnv(name);
+        return p == IntPtr.Zero ? null : Marshal.PtrToStringUTF8(p);
+    }
+
+    /// <summary>
+    /// Turns oneDNN off until the returned handle is disposed; nested and concurrent holders share one switch, and the
+    /// last one out restores what was there before the first.
+    /// </summary>
+    public static IDisposable OneDnnOff()
+    {
+        lock (Gate)
+        {
+            if (_offHolders++ == 0)
+            {
+                _restore = OneDnn == true;
+                if (_restore) TrySetOneDnn(false);
+            }
+        }
+        return new OffHandle();
+    }
+
+    private sealed class OffHandle : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+            lock (Gate)
+                if (--_offHolders == 0 && _restore) TrySetOneDnn(true);
+        }
+    }
+
+    private static T? Call<T>(Func<T> f) where T : struct
+    {
+        try
+        {
+            _ = torch.get_num_threads(); // TorchSharp loads libtorch first, so the switch set here is the one its kernels read
+            return f();
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
+    }
+}
