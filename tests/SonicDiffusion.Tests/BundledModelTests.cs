@@ -35,7 +35,7 @@ public class BundledModelTests(BundledStudioModel bundled) : IClassFixture<Bundl
     }
 
     [Fact]
-    public void TheNewcomerCommandRunsFromTheRepositoryRoot()
+    public async Task TheNewcomerCommandRunsFromTheRepositoryRoot()
     {
         using var tmp = new TempDir();
         string png = tmp.File("out.png");
@@ -47,8 +47,10 @@ public class BundledModelTests(BundledStudioModel bundled) : IClassFixture<Bundl
         // Both pipes drain at once: a child that fills one while the test waits on the other would never finish.
         var stdoutRead = child.StandardOutput.ReadToEndAsync();
         var stderrRead = child.StandardError.ReadToEndAsync();
-        Assert.True(child.WaitForExit(TimeSpan.FromMinutes(3)), "generate did not finish in 3 minutes");
-        string stdout = stdoutRead.Result, stderr = stderrRead.Result;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        try { await child.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException) { Assert.Fail("generate did not finish in 3 minutes"); }
+        string stdout = await stdoutRead, stderr = await stderrRead;
         Assert.True(child.ExitCode == 0, $"exit {child.ExitCode}: {stderr}");
         Assert.Contains("wrote " + png, stdout);
         var meta = PngText.Read(png);
