@@ -6,7 +6,8 @@ namespace SonicDiffusion.Tests;
 
 /// <summary>
 /// <see cref="Attention"/> trains: its gradients equal those of softmax(q·kᵀ/√d)·v written out by hand, for one head
-/// as for several (a one-head transformer once gave NaN gradients in training).
+/// as for several (checked while tracing NaN training losses, which came from oneDNN's convolutions instead; see
+/// <see cref="ConvolutionKernelTests"/>).
 /// </summary>
 public class AttentionGradientTests
 {
@@ -20,7 +21,7 @@ public class AttentionGradientTests
         using var scope = NewDisposeScope();
         manual_seed(7);
         int width = heads * headDim;
-        var attn = new Attention(width, keys == 256 ? null : 64, heads, headDim);
+        using var attn = new Attention(width, keys == 256 ? null : 64, heads, headDim);
         var x = randn(8, 256, width);
         var ctx = keys == 256 ? null : randn(8, keys, 64);
 

@@ -11,7 +11,8 @@ namespace SonicDiffusion.Core;
 /// convolution kernels computed wrong outputs and NaN for small feature maps (CNN14's 24 → 32 channels on 17×8: errors
 /// up to 0.9 of values ≈ 11, NaN on 8×4), and its convolution backward pass wrong and NaN input gradients for narrow
 /// outputs (32 → 4 channels, 3×3, 16×16) even when capped at AVX2. So <see cref="Configure"/> caps oneDNN at AVX2 on
-/// AVX-512 CPUs (6 % slower generation there than uncapped, where oneDNN off entirely is 60 % slower), and
+/// AVX-512 CPUs (there one mini-bundle image took 0.76–0.80 s capped, 0.70–0.80 s uncapped, 0.79–0.92 s with oneDNN off,
+/// whose VAE decode is 5× slower), and
 /// <see cref="Training.Trainer"/> trains with oneDNN off. NNPACK goes off too: on that CPU libtorch printed "Could not
 /// initialize NNPACK! Reason: Unsupported hardware." on every convolution (4 715 lines for one `sonic generate`).</para>
 /// </summary>
