@@ -93,7 +93,8 @@ public static class BenchStage2Command
             optimizer.Step(1.0);
             optimizer.ZeroGrad();
         }
-        var timing = Timing.Measure(Step, 1, repeat);
+        Timing timing;
+        using (CpuKernels.OneDnnOff()) timing = Timing.Measure(Step, 1, repeat); // the kernels training runs on
         // Forward: UNet (analytic) + adapters + projector. Backward through frozen layers needs only input gradients
         // (≈ 1× their forward); the trainable adapters/projector need input and weight gradients (≈ 2×).
         var unetCost = UNetCost.ForConfig(cfg, side, side);
