@@ -67,7 +67,8 @@ public static partial class CpuKernels
     /// <summary>
     /// The process-wide choice, once (later calls do nothing); call it before the first convolution: NNPACK off;
     /// oneDNN capped at AVX2 on AVX-512 CPUs unless <see cref="OneDnnIsaVariable"/> is set; oneDNN on or off as
-    /// <see cref="OneDnnVariable"/> says, else left on. The CLI, model loading and training call it.
+    /// <see cref="OneDnnVariable"/> says, else left on. The CLI, StableDiffusionComponents.Load (so every model load)
+    /// and Trainer.Run call it.
     /// </summary>
     public static void Configure()
     {

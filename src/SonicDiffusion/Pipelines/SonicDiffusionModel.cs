@@ -54,7 +54,6 @@ public sealed class SonicDiffusionModel : IDisposable
     public static SonicDiffusionModel Load(string model, OfficialSonicFiles? sonic = null, ModelLoadOptions? options = null)
     {
         options ??= new ModelLoadOptions();
-        CpuKernels.Configure();
         var notes = new List<string>();
         void Note(string s) { notes.Add(s); options.Log?.Invoke(s); }
         bool bundle = IsBundle(model);
