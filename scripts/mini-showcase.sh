@@ -50,7 +50,7 @@ EVAL_COUNT="${EVAL_COUNT:-90}"       # held-out sounds of the main eval set (10 
 SWEEP_COUNT="${SWEEP_COUNT:-9}"      # sounds per beta / guidance sweep point
 NIGHT_COUNT="${NIGHT_COUNT:-45}"
 NIGHT_ARGS="${NIGHT_ARGS:-}"         # extra generate/eval options of the "at night" sheet and report (e.g. --audio-guidance 7.5)
-EDIT_COUNT="${EDIT_COUNT:-9}"        # scenes edited (x 2 sounds x 3 injection fractions)
+EDIT_COUNT="${EDIT_COUNT:-27}"       # scenes edited (x 2 sounds x 3 injection fractions)
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 lane_a() {

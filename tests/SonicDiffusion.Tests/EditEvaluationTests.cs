@@ -98,6 +98,13 @@ public class EditEvaluationTests(SmallWorldFixture world) : IClassFixture<SmallW
         Assert.Contains("## Edits by injection fraction", md);
         Assert.Equal(3, md.Split('\n').Count(l => l.StartsWith("| 0.5 |") || l.StartsWith("| 0.8 |") || l.StartsWith("| 1 |")));
         Assert.Contains("VAE round trip", md);
+        Assert.Contains("## By class (all fractions pooled)", md);
+        foreach (var label in edits.Select(e => e!["scene_label"]!.GetValue<string>()).Distinct())
+        {
+            var from = edits.Where(e => e!["scene_label"]!.GetValue<string>() == label).ToList();
+            double both = from.Average(e => e!["switched"]!.GetValue<bool>() && e["ssim_kept"]!.GetValue<bool>() ? 1.0 : 0.0);
+            Assert.Contains(md.Split('\n'), l => l.StartsWith($"| {label} | {from.Count} | ") && l.Split(" | ")[4] == both.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture));
+        }
         Assert.Contains("PnP sites: features of `up_blocks.1.resnets.1` (official rule)", md);
         Assert.Equal(["up_blocks.1.resnets.1"], json["feature_sites"]!.AsArray().Select(n => n!.GetValue<string>()));
     }

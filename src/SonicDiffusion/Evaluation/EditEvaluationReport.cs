@@ -91,6 +91,8 @@ public sealed record EditEvaluationReport
             md.AppendLine($"| {r.Fraction.ToString(c)} | {r.Count} | {F(r.SwitchRate)} | {F(r.SourceClassRate)} | {F(r.SsimMean)} | {F(r.SsimKeptRate)} | {F(r.EdgeF1Mean)} | {F(r.EdgeKeptRate)} | {F(r.SwitchAndSsimKeptRate)} | {F(r.SwitchAndEdgeKeptRate)} | **{F(r.SuccessRate)}** | {(r.MeetsTarget ? "met" : "not met")} |");
         md.AppendLine();
 
+        AppendByClass(md);
+
         md.AppendLine("## References").AppendLine();
         md.AppendLine("| reference | value |").AppendLine("| --- | ---: |");
         md.AppendLine($"| classifier on the source scenes: own class | {F(SourceClassRate)} |");
@@ -102,5 +104,19 @@ public sealed record EditEvaluationReport
         md.AppendLine();
         EvaluationReport.AppendNotesAndFigures(md, Notes, Files);
         return md.ToString();
+    }
+
+    /// <summary>Rates per class, as the edited scene's class and as the sound's class, all fractions pooled.</summary>
+    private void AppendByClass(StringBuilder md)
+    {
+        if (Edits.Count == 0) return;
+        md.AppendLine("## By class (all fractions pooled)").AppendLine();
+        md.AppendLine("| class | edits of its scenes | switch | SSIM kept | switch ∧ SSIM kept | edits to it | switch | SSIM kept | switch ∧ SSIM kept |");
+        md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        string Cells(List<EditResult> e) => e.Count == 0 ? "0 | – | – | –"
+            : $"{e.Count} | {F(e.Average(x => x.Switched ? 1.0 : 0.0))} | {F(e.Average(x => x.SsimKept ? 1.0 : 0.0))} | {F(e.Average(x => x.Switched && x.SsimKept ? 1.0 : 0.0))}";
+        foreach (var label in Edits.Select(e => e.SceneLabel).Concat(Edits.Select(e => e.SoundLabel)).Distinct().Order(StringComparer.Ordinal))
+            md.AppendLine($"| {label} | {Cells(Edits.Where(e => e.SceneLabel == label).ToList())} | {Cells(Edits.Where(e => e.SoundLabel == label).ToList())} |");
+        md.AppendLine();
     }
 }
