@@ -1,4 +1,6 @@
 using SonicDiffusion.Core;
+using SonicDiffusion.Diagnostics;
+using SonicDiffusion.Models;
 using SonicDiffusion.Tests.Infrastructure;
 using SonicDiffusion.Training;
 using TorchSharp;
@@ -96,5 +98,82 @@ public class ConvolutionKernelTests
         Assert.False(CpuKernels.Nnpack);
         if (Diagnostics.CpuInfo.Current.HasAvx512) Assert.NotNull(CpuKernels.OneDnnIsa);
         Assert.Contains("NNPACK off", CpuKernels.Describe());
+    }
+
+    [Fact]
+    public void ConvolutionCheckJudgesEveryShapeOnceAndCatchesAWrongLayer()
+    {
+        manual_seed(0);
+        using var unet = new UNet2DConditionModel(TinyStableDiffusion.UNetConfig);
+        unet.eval();
+        var cfg = TinyStableDiffusion.UNetConfig;
+        using var x = randn(1, cfg.InChannels, 16, 16);
+        using var ctx = randn(1, 77, cfg.CrossAttentionDim);
+        using var t = full(new long[] { 1 }, 500, dtype: ScalarType.Int64);
+        void Forward() => unet.forward(x, t, ctx);
+
+        var results = ConvolutionCheck.Run("tiny", unet, Forward);
+        int convs = unet.named_modules().Count(m => m.module is TorchSharp.Modules.Conv2d);
+        Assert.InRange(results.Count, 5, convs);
+        Assert.Equal(results.Count, results.Select(r => r.Shape).Distinct().Count());
+        Assert.Contains(results, r => r.Layer == "conv_out" && r.Shape.StartsWith($"{cfg.BlockOutChannels[0]}→{cfg.OutChannels} k3×3 s1 on 16×16"));
+        Assert.All(results, r => Assert.True(r.Finite && r.RelativeError < 1e-5, $"{r.Layer}: {r.RelativeError}"));
+
+        var convOut = (TorchSharp.Modules.Conv2d)unet.named_modules().Single(m => m.name == "conv_out").module;
+        var corrupt = convOut.register_forward_hook((_, _, output) => output.index_fill(1, tensor(new long[] { 1 }), 0.5f));
+        try
+        {
+            var again = ConvolutionCheck.Run("tiny", unet, Forward);
+            var bad = Assert.Single(again, r => r.RelativeError > 1e-4);
+            Assert.Equal("conv_out", bad.Layer);
+        }
+        finally { corrupt.remove(); }
+        Assert.All(ConvolutionCheck.Run("tiny", unet, Forward), r => Assert.True(r.RelativeError < 1e-5, r.Layer));
+    }
+
+    [Fact]
+    public void BenchKernelsChecksTheBundlesConvolutionsAndRefusesUnknownModels()
+    {
+        using var tmp = new TempDir();
+        string bundle = TinySonicBundle.WriteBundle(tmp.File("bundle"));
+        var (code, output, err) = CliTests.Sonic("bench", "kernels", "--models", "mini,small", "--model", bundle, "--dtypes", "float32");
+        Assert.True(code == 0, err + output);
+        Assert.Matches(@"float32 .*bundle: UNet, VAE, audio encoder: \d+ convolution shapes, 0 off", output);
+        Assert.Matches(@"float32 small feature maps .*: 4 convolution shapes, 0 off", output);
+        Assert.Contains("all convolutions within tolerance", output);
+        (code, _, err) = CliTests.Sonic("bench", "kernels", "--models", "mini,sdxl");
+        Assert.Equal(1, code);
+        Assert.Contains("--models sdxl: unknown", err);
+        Assert.Single(err.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void NarrowConvolutionsRunInFloat32UnderBfloat16()
+    {
+        manual_seed(3);
+        var cfg = TinyStableDiffusion.UNetConfig;
+        using var unet = new UNet2DConditionModel(cfg);
+        unet.eval();
+        using var x = randn(1, cfg.InChannels, 16, 16);
+        using var ctx = randn(1, 77, cfg.CrossAttentionDim);
+        using var t = full(new long[] { 1 }, 500, dtype: ScalarType.Int64);
+        using var mode = inference_mode();
+        using var reference = unet.forward(x, t, ctx);
+
+        Assert.Equal(0, CpuKernels.KeepNarrowConvolutionsInFloat32(unet, ScalarType.Float32, CPU));
+        unet.to(ScalarType.BFloat16);
+        var narrow = unet.named_modules().Where(m => m.module is TorchSharp.Modules.Conv2d c && c.weight!.shape[0] < CpuKernels.NarrowOutputChannels && c.weight.shape[2] > 1)
+            .Select(m => m.name).ToList();
+        Assert.Contains("conv_out", narrow);
+        Assert.Equal(narrow.Count, CpuKernels.KeepNarrowConvolutionsInFloat32(unet, ScalarType.BFloat16, CPU));
+        Assert.Equal(narrow.Count, CpuKernels.KeepNarrowConvolutionsInFloat32(unet, ScalarType.BFloat16, CPU));   // again: no second pair of hooks
+        foreach (var (name, module) in unet.named_modules())
+            if (module is TorchSharp.Modules.Conv2d conv)
+                Assert.Equal(narrow.Contains(name) ? ScalarType.Float32 : ScalarType.BFloat16, conv.weight!.dtype);
+
+        using var y = unet.forward(x.to(ScalarType.BFloat16), t, ctx.to(ScalarType.BFloat16));
+        Assert.Equal(ScalarType.BFloat16, y.dtype);
+        double err = (y.to(ScalarType.Float32) - reference).abs().max().item<float>(), size = reference.abs().max().item<float>();
+        Assert.True(err < 0.05 * size, $"bfloat16 UNet off by {err} (largest {size})");
     }
 }

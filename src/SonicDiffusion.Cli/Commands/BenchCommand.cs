@@ -42,6 +42,7 @@ public static partial class BenchCommand
         cmd.Subcommands.Add(Adapters());
         cmd.Subcommands.Add(Edit());
         cmd.Subcommands.Add(Generate());
+        cmd.Subcommands.Add(Kernels());
         cmd.Subcommands.Add(BenchStage2Command.Create());
         return cmd;
     }
@@ -74,6 +75,8 @@ public static partial class BenchCommand
             foreach (var (dtypeName, dtype) in RunnableDtypes(pr.GetValue(dtypes)!, dev))
             {
                 unet.to(dtype).to(dev);
+            CpuKernels.KeepNarrowConvolutionsInFloat32(unet, dtype, dev);
+                CpuKernels.KeepNarrowConvolutionsInFloat32(unet, dtype, dev);
                 foreach (int b in Split(pr.GetValue(batch)!).Select(s => int.Parse(s, CultureInfo.InvariantCulture)))
                 {
                     using var mode = torch.inference_mode();
@@ -110,6 +113,7 @@ public static partial class BenchCommand
             foreach (var (dtypeName, dtype) in RunnableDtypes(pr.GetValue(dtypes)!, dev))
             {
                 vae.to(dtype).to(dev);
+                CpuKernels.KeepNarrowConvolutionsInFloat32(vae, dtype, dev);
                 foreach (int b in Split(pr.GetValue(batch)!).Select(s => int.Parse(s, CultureInfo.InvariantCulture)))
                 {
                     using var mode = torch.inference_mode();
@@ -225,6 +229,7 @@ public static partial class BenchCommand
             unet.eval();
             var set = AudioAdapterSet.Install(unet, AudioAdapterConfig.Official);
             unet.to(dtype).to(dev);
+            CpuKernels.KeepNarrowConvolutionsInFloat32(unet, dtype, dev);
             using var mode = torch.inference_mode();
             using var x = torch.randn(new long[] { b, 4, side, side }, dtype: dtype, device: dev);
             using var text = torch.randn(new long[] { b, 77, 768 }, dtype: dtype, device: dev);
@@ -288,6 +293,7 @@ public static partial class BenchCommand
             unet.eval();
             AudioAdapterSet.Install(unet, AudioAdapterConfig.Official);
             unet.to(dtype).to(dev);
+            CpuKernels.KeepNarrowConvolutionsInFloat32(unet, dtype, dev);
             using var mode = torch.inference_mode();
             using var x1 = torch.randn(new long[] { 1, 4, side, side }, dtype: dtype, device: dev);
             using var x3 = torch.randn(new long[] { 3, 4, side, side }, dtype: dtype, device: dev);

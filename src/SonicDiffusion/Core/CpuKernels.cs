@@ -1,5 +1,8 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace SonicDiffusion.Core;
 
@@ -135,6 +138,44 @@ public static partial class CpuKernels
             lock (Gate)
                 if (--_offHolders == 0 && _restore) TrySetOneDnn(true);
         }
+    }
+
+    /// <summary>Convolutions with fewer output channels than this (and a kernel wider than 1×1) run in float32 under bfloat16.</summary>
+    public const int NarrowOutputChannels = 16;
+
+    private static readonly ConditionalWeakTable<Conv2d, object> FloatGuarded = [];
+
+    /// <summary>
+    /// Under bfloat16 on the CPU, keeps the model's narrow convolutions (fewer than <see cref="NarrowOutputChannels"/>
+    /// outputs, kernel wider than 1×1: the UNet's and the VAE's conv_out) in float32: their input is cast up and their
+    /// output back to the caller's dtype. oneDNN's AVX-512 bf16 kernels computed these 25–35 % off on an AMD EPYC (Zen 5)
+    /// while every wider SD v1 convolution was right (`sonic bench kernels`, docs/benchmarks.md); they cost under 0.5 % of
+    /// the model's FLOPs. Returns how many convolutions were kept; call it after converting the model to <paramref name="dtype"/>.
+    /// </summary>
+    public static int KeepNarrowConvolutionsInFloat32(nn.Module model, ScalarType dtype, Device? device)
+    {
+        if (dtype != ScalarType.BFloat16 || (device is not null && device.type != DeviceType.CPU)) return 0;
+        int kept = 0;
+        foreach (var (_, module) in model.named_modules())
+        {
+            if (module is not Conv2d conv || conv.weight is not { } w || w.shape[0] >= NarrowOutputChannels || w.shape[2] * w.shape[3] == 1) continue;
+            conv.to(ScalarType.Float32);
+            kept++;
+            lock (FloatGuarded)
+            {
+                if (FloatGuarded.TryGetValue(conv, out _)) continue;
+                FloatGuarded.Add(conv, new object());
+            }
+            var caller = ScalarType.Float32;
+            conv.register_forward_pre_hook((_, x) =>
+            {
+                caller = x.dtype;
+                var own = conv.weight!.dtype;
+                return x.dtype == own ? x : x.to(own);
+            });
+            conv.register_forward_hook((_, _, y) => y.dtype == caller ? y : y.to(caller));
+        }
+        return kept;
     }
 
     private static T? Call<T>(Func<T> f) where T : struct

@@ -42,7 +42,7 @@ public sealed class AutoencoderKL : nn.Module
         using var scope = torch.NewDisposeScope();
         var h = encoder.forward(image);
         Capture(debug, "encoder_out", h);
-        var moments = quant_conv.forward(h);
+        var moments = quant_conv.call(h);
         Capture(debug, "moments", moments);
         var posterior = new DiagonalGaussianDistribution(moments);
         posterior.Mean.MoveToOuterDisposeScope();
@@ -56,7 +56,7 @@ public sealed class AutoencoderKL : nn.Module
     public Tensor Decode(Tensor z, IDictionary<string, Tensor>? debug = null)
     {
         using var scope = torch.NewDisposeScope();
-        var h = post_quant_conv.forward(z);
+        var h = post_quant_conv.call(z);
         Capture(debug, "post_quant_out", h);
         return decoder.forward(h).MoveToOuterDisposeScope();
     }

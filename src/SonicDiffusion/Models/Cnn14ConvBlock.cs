@@ -28,8 +28,8 @@ public sealed class Cnn14ConvBlock : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var h = nn.functional.relu(bn1.forward(conv1.forward(x)));
-        h = nn.functional.relu(bn2.forward(conv2.forward(h)));
+        var h = nn.functional.relu(bn1.forward(conv1.call(x)));
+        h = nn.functional.relu(bn2.forward(conv2.call(h)));
         if (_pool.All(p => p == 1)) return h.MoveToOuterDisposeScope();
         var pooled = _poolType switch
         {

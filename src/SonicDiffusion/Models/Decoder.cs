@@ -29,10 +29,10 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor z)
     {
         using var scope = torch.NewDisposeScope();
-        var h = conv_in.forward(z);
+        var h = conv_in.call(z);
         h = mid_block.forward(h);
         foreach (var block in up_blocks) h = block.forward(h);
         h = InferenceOps.SiluOwned(conv_norm_out.forward(h));
-        return conv_out.forward(h).MoveToOuterDisposeScope();
+        return conv_out.call(h).MoveToOuterDisposeScope();
     }
 }

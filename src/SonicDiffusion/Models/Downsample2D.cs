@@ -23,8 +23,8 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        if (_padding != 0) return conv.forward(x);
+        if (_padding != 0) return conv.call(x);
         using var padded = F.pad(x, new long[] { 0, 1, 0, 1 });
-        return conv.forward(padded);
+        return conv.call(padded);
     }
 }

@@ -29,10 +29,10 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var h = conv_in.forward(x);
+        var h = conv_in.call(x);
         foreach (var block in down_blocks) h = block.forward(h);
         h = mid_block.forward(h);
         h = InferenceOps.SiluOwned(conv_norm_out.forward(h));
-        return conv_out.forward(h).MoveToOuterDisposeScope();
+        return conv_out.call(h).MoveToOuterDisposeScope();
     }
 }

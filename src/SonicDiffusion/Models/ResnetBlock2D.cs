@@ -48,16 +48,16 @@ public sealed class ResnetBlock2D : nn.Module
         using var section = time_emb_proj is null ? default : SectionProfiler.Measure("resnet");
         using var scope = torch.NewDisposeScope();
         var h = InferenceOps.SiluOwned(norm1.forward(x));
-        h = conv1.forward(h);
+        h = conv1.call(h);
         if (time_emb_proj != null && temb is not null)
         {
             var t = time_emb_proj.forward(F.silu(temb));
             h = h.add_(t.unsqueeze(-1).unsqueeze(-1));
         }
         h = InferenceOps.SiluOwned(norm2.forward(h));
-        h = conv2.forward(h);
+        h = conv2.call(h);
         if (ResidualHook != null) h = ResidualHook(this, h, context);
-        var shortcut = conv_shortcut != null ? conv_shortcut.forward(x) : x;
+        var shortcut = conv_shortcut != null ? conv_shortcut.call(x) : x;
         var output = shortcut + h;
         if (OutputScaleFactor != 1.0) output = output.div_(OutputScaleFactor);
         return output.MoveToOuterDisposeScope();

@@ -42,11 +42,11 @@ public sealed class Transformer2DModel : nn.Module
         if (UseLinearProjection)
         {
             t = ToTokens(t);
-            t = proj_in.forward(t);
+            t = proj_in.call(t);
         }
         else
         {
-            t = proj_in.forward(t);
+            t = proj_in.call(t);
             t = ToTokens(t);
         }
         section.Dispose();
@@ -54,13 +54,13 @@ public sealed class Transformer2DModel : nn.Module
         section = SectionProfiler.Measure("transformer norm + proj");
         if (UseLinearProjection)
         {
-            t = proj_out.forward(t);
+            t = proj_out.call(t);
             t = ToImage(t, b, h, w);
         }
         else
         {
             t = ToImage(t, b, h, w);
-            t = proj_out.forward(t);
+            t = proj_out.call(t);
         }
         t = t.add_(x);
         section.Dispose();

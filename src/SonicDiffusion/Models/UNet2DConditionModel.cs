@@ -77,7 +77,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         context?.Capture("emb", emb);
 
         var h = Config.CenterInputSample ? sample * 2.0 - 1.0 : sample;
-        h = conv_in.forward(h);
+        h = conv_in.call(h);
         var skips = new List<Tensor> { h };
         foreach (var block in down_blocks) h = block.forward(h, emb, encoderHiddenStates, context, skips);
         if (context?.Debug != null)
@@ -92,7 +92,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
 
         h = conv_norm_out.forward(h);
         h = InferenceOps.SiluOwned(h);
-        h = conv_out.forward(h);
+        h = conv_out.call(h);
         return h.MoveToOuterDisposeScope();
     }
 

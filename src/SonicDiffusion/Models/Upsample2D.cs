@@ -22,6 +22,6 @@ public sealed class Upsample2D : nn.Module
         using var up = outputSize != null
             ? F.interpolate(x, size: outputSize, mode: InterpolationMode.Nearest)
             : F.interpolate(x, scale_factor: new double[] { 2, 2 }, mode: InterpolationMode.Nearest);
-        return conv.forward(up);
+        return conv.call(up);
     }
 }

@@ -151,6 +151,8 @@ public sealed class StableDiffusionComponents : IDisposable
         }
         unet.to(o.Dtype);
         vae.to(o.Dtype);
+        CpuKernels.KeepNarrowConvolutionsInFloat32(unet, o.Dtype, device);
+        CpuKernels.KeepNarrowConvolutionsInFloat32(vae, o.Dtype, device);
         return new StableDiffusionComponents
         {
             Unet = unet, Vae = vae, TextEncoder = text, Tokenizer = tokenizer, Scheduler = scheduler,
