@@ -26,6 +26,7 @@ public class ConvolutionKernelTests
     [InlineData(48, 64, 4, 2)]
     public void ForwardIsExactOnSmallFeatureMaps(int inChannels, int outChannels, int height, int width)
     {
+        using var on = OneDnnAsConfigured();
         using var scope = NewDisposeScope();
         manual_seed(2);
         var w = randn(outChannels, inChannels, 3, 3) / Math.Sqrt(9 * inChannels);
@@ -175,5 +176,59 @@ public class ConvolutionKernelTests
         Assert.Equal(ScalarType.BFloat16, y.dtype);
         double err = (y.to(ScalarType.Float32) - reference).abs().max().item<float>(), size = reference.abs().max().item<float>();
         Assert.True(err < 0.05 * size, $"bfloat16 UNet off by {err} (largest {size})");
+    }
+
+    /// <summary>oneDNN on (as <see cref="CpuKernels.Configure"/> leaves it) until disposed, whatever earlier tests switched.</summary>
+    private static IDisposable OneDnnAsConfigured()
+    {
+        bool before = CpuKernels.OneDnn ?? throw new InvalidOperationException("libtorch's oneDNN switch is not reachable");
+        Assert.True(CpuKernels.TrySetOneDnn(true));
+        return new Restore(() => CpuKernels.TrySetOneDnn(before));
+    }
+
+    private sealed class Restore(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
+    }
+
+    /// <summary>A 32 → 4 channel 3×3 head, called through <c>call</c> like the models' convolutions.</summary>
+    private sealed class NarrowHead : nn.Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Conv2d conv = nn.Conv2d(32, 4, 3, padding: 1);
+
+        public NarrowHead() : base(nameof(NarrowHead))
+        {
+            RegisterComponents();
+            CpuKernels.GuardAutogradConvolutions(this);
+        }
+
+        public TorchSharp.Modules.Conv2d Conv => conv;
+
+        public override Tensor forward(Tensor x) => conv.call(x);
+    }
+
+    [Fact]
+    public void AConvolutionRecordedForAutogradTurnsOneDnnOffSoItsGradientsAreExact()
+    {
+        using var on = OneDnnAsConfigured();
+        manual_seed(1);
+        using var head = new NarrowHead();
+        using var w = head.Conv.weight!.detach().to(ScalarType.Float64);
+        using (inference_mode()) head.forward(randn(2, 32, 16, 16)).Dispose();
+        using (no_grad()) head.forward(randn(2, 32, 16, 16)).Dispose();
+        Assert.True(CpuKernels.OneDnn, "inference turned oneDNN off");
+        for (int i = 0; i < 40; i++)
+        {
+            using var scope = NewDisposeScope();
+            var x = randn(32, 32, 16, 16).requires_grad_(true);
+            var y = head.forward(x);
+            Assert.False(CpuKernels.OneDnn, "a recorded convolution left oneDNN on");
+            var go = randn_like(y);
+            var grads = torch.autograd.grad([y], [x, head.Conv.weight!], [go]);
+            var go64 = go.to(ScalarType.Float64);
+            AssertClose(grads[0], nn.functional.conv_transpose2d(go64, w, padding: Pad), $"input gradient, call {i}");
+            AssertClose(grads[1], nn.functional.conv2d(x.detach().to(ScalarType.Float64).transpose(0, 1), go64.transpose(0, 1), padding: Pad).transpose(0, 1), $"weight gradient, call {i}");
+        }
+        Assert.Contains("since a convolution was recorded for autograd", CpuKernels.Describe());
     }
 }

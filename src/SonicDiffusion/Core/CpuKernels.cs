@@ -16,7 +16,8 @@ namespace SonicDiffusion.Core;
 /// outputs (32 → 4 channels, 3×3, 16×16) even when capped at AVX2. So <see cref="Configure"/> caps oneDNN at AVX2 on
 /// AVX-512 CPUs (there one mini-bundle image took 0.76–0.80 s capped, 0.70–0.80 s uncapped, 0.79–0.92 s with oneDNN off,
 /// whose VAE decode is 5× slower), and
-/// <see cref="Training.Trainer"/> trains with oneDNN off. NNPACK goes off too: on that CPU libtorch printed "Could not
+/// <see cref="Training.Trainer"/> trains with oneDNN off, as does any other backward pass through the models' convolutions
+/// (<see cref="GuardAutogradConvolutions"/>). NNPACK goes off too: on that CPU libtorch printed "Could not
 /// initialize NNPACK! Reason: Unsupported hardware." on every convolution (4 715 lines for one `sonic generate`).</para>
 /// </summary>
 public static partial class CpuKernels
@@ -52,6 +53,8 @@ public static partial class CpuKernels
 
     private static readonly Lock Gate = new();
     private static bool _configured;
+    private static bool _userChoseOn;
+    private static bool _offForAutograd;
     private static int _offHolders;
     private static bool _restore;
 
@@ -86,7 +89,7 @@ public static partial class CpuKernels
             if (Diagnostics.CpuInfo.Current.HasAvx512 && NativeVariable(OneDnnIsaVariable) is null)
                 CapIsa("AVX2");
             if (choice == "0") TrySetOneDnn(false);
-            else if (choice == "1") TrySetOneDnn(true);
+            else if (choice == "1") { TrySetOneDnn(true); _userChoseOn = true; }
         }
     }
 
@@ -96,6 +99,7 @@ public static partial class CpuKernels
     /// <summary>One line for `sonic info`: the kernel choices in force.</summary>
     public static string Describe() =>
         $"oneDNN {(OneDnn switch { true => "on", false => "off", null => "switch not reachable" })}" +
+        (_offForAutograd && OneDnn == false ? " since a convolution was recorded for autograd" : "") +
         $" (instruction set {OneDnnIsa ?? "uncapped"}; off while training), NNPACK {(Nnpack switch { true => "on", false => "off", null => "switch not reachable" })}";
 
     private static void CapIsa(string isa)
@@ -137,6 +141,36 @@ public static partial class CpuKernels
             if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
             lock (Gate)
                 if (--_offHolders == 0 && _restore) TrySetOneDnn(true);
+        }
+    }
+
+    /// <summary>
+    /// Makes the model's convolutions turn oneDNN off (for the rest of the process, unless <see cref="OneDnnVariable"/>=1)
+    /// the first time one of them runs while autograd records it — a forward pass whose backward will follow outside
+    /// <see cref="Training.Trainer"/>, e.g. a user's own training loop. ATen picks the backward kernel when the backward
+    /// runs, and oneDNN's convolution backward was wrong on the CPU of docs/benchmarks.md, so the switch has to be off by
+    /// then. Inference (no_grad, inference mode, frozen weights on untracked inputs) never triggers it.
+    /// </summary>
+    public static void GuardAutogradConvolutions(nn.Module model)
+    {
+        foreach (var (_, module) in model.named_modules())
+        {
+            if (module is not Conv2d conv) continue;
+            conv.register_forward_pre_hook((_, x) =>
+            {
+                if (is_grad_enabled() && (x.requires_grad || conv.weight!.requires_grad)) OneDnnOffForAutograd();
+                return x;
+            });
+        }
+    }
+
+    private static void OneDnnOffForAutograd()
+    {
+        lock (Gate)
+        {
+            if (_offHolders > 0 || _userChoseOn || OneDnn != true) return;
+            TrySetOneDnn(false);
+            _offForAutograd = true;
         }
     }
 

@@ -1,3 +1,4 @@
+using SonicDiffusion.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -31,6 +32,7 @@ public sealed class AutoencoderKL : nn.Module
         quant_conv = nn.Conv2d(2L * config.LatentChannels, 2L * config.LatentChannels, 1);
         post_quant_conv = nn.Conv2d(config.LatentChannels, config.LatentChannels, 1);
         RegisterComponents();
+        CpuKernels.GuardAutogradConvolutions(this);
     }
 
     /// <summary>
