@@ -78,16 +78,22 @@ public static partial class BenchCommand
         return cmd;
     }
 
+    /// <summary>The model in eval mode and <paramref name="dtype"/> as the product runs it; the input seed set.</summary>
+    private static T Prepare<T>(T model, ScalarType dtype) where T : nn.Module
+    {
+        model.eval();
+        model.to(dtype);
+        CpuKernels.KeepNarrowConvolutionsInFloat32(model, dtype, torch.CPU);
+        torch.manual_seed(1);
+        return model;
+    }
+
     private static string Error(ConvolutionCheckResult r) => r.Finite ? $"{r.RelativeError:0.0e0} relative" : "not finite";
 
     private static List<ConvolutionCheckResult> CheckUNet(string name, UNet2DConditionConfig config, int side, ScalarType dtype)
     {
         torch.manual_seed(0);
-        using var unet = new UNet2DConditionModel(config);
-        unet.eval();
-        unet.to(dtype);
-        CpuKernels.KeepNarrowConvolutionsInFloat32(unet, dtype, torch.CPU);
-        torch.manual_seed(1);
+        using var unet = Prepare(new UNet2DConditionModel(config), dtype);
         using var x = torch.randn(new long[] { 1, config.InChannels, side, side }, dtype: dtype);
         using var ctx = torch.randn(new long[] { 1, 77, config.CrossAttentionDim }, dtype: dtype);
         using var t = torch.full(new long[] { 1 }, 500, dtype: ScalarType.Int64);
@@ -97,11 +103,7 @@ public static partial class BenchCommand
     private static List<ConvolutionCheckResult> CheckVae(string name, AutoencoderKLConfig config, int side, ScalarType dtype)
     {
         torch.manual_seed(0);
-        using var vae = new AutoencoderKL(config);
-        vae.eval();
-        vae.to(dtype);
-        CpuKernels.KeepNarrowConvolutionsInFloat32(vae, dtype, torch.CPU);
-        torch.manual_seed(1);
+        using var vae = Prepare(new AutoencoderKL(config), dtype);
         using var z = torch.randn(new long[] { 1, config.LatentChannels, side, side }, dtype: dtype);
         return ConvolutionCheck.Run(name, vae, () => vae.EncodeToLatents(vae.DecodeLatents(z).clamp(-1, 1)));
     }
@@ -122,11 +124,7 @@ public static partial class BenchCommand
     private static List<ConvolutionCheckResult> CheckSmallMaps(ScalarType dtype)
     {
         torch.manual_seed(0);
-        using var net = new SmallMapStack();
-        net.eval();
-        net.to(dtype);
-        CpuKernels.KeepNarrowConvolutionsInFloat32(net, dtype, torch.CPU);
-        torch.manual_seed(1);
+        using var net = Prepare(new SmallMapStack(), dtype);
         using var x = torch.randn(new long[] { 3, 16, 34, 16 }, dtype: dtype);
         return ConvolutionCheck.Run("small", net, () => net.forward(x));
     }
