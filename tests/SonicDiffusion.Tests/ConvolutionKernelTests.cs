@@ -113,8 +113,11 @@ public class ConvolutionKernelTests
         using var t = full(new long[] { 1 }, 500, dtype: ScalarType.Int64);
         void Forward() => unet.forward(x, t, ctx);
 
-        var results = ConvolutionCheck.Run("tiny", unet, Forward);
+        var reports = new List<ProgressInfo>();
+        var results = ConvolutionCheck.Run("tiny", unet, Forward, new SyncProgress(reports.Add));
         int convs = unet.named_modules().Count(m => m.module is TorchSharp.Modules.Conv2d);
+        Assert.Equal(Enumerable.Range(1, convs), reports.Where(r => r.Detail is not null).Select(r => r.Step));
+        Assert.Equal(new ProgressInfo("tiny", convs, convs), reports[^1]);
         Assert.InRange(results.Count, 5, convs);
         Assert.Equal(results.Count, results.Select(r => r.Shape).Distinct().Count());
         Assert.Contains(results, r => r.Layer == "conv_out" && r.Shape.StartsWith($"{cfg.BlockOutChannels[0]}→{cfg.OutChannels} k3×3 s1 on 16×16"));

@@ -34,10 +34,10 @@ public static partial class BenchCommand
             if (unknown.Count > 0) throw new SonicException($"--models {string.Join(",", unknown)}: unknown; use sd-unet, sd-vae, clap, mini, small");
             Console.WriteLine(TorchRuntime.Describe());
             Console.WriteLine($"CPU: {CpuInfo.Current}; kernels: {CpuKernels.Describe()}");
-            var checks = new List<(string Name, Func<ScalarType, List<ConvolutionCheckResult>> Run)>();
-            if (chosen.Contains("sd-unet")) checks.Add(($"SD v1 UNet, {side}² latent", dt => CheckUNet("sd-unet", new UNet2DConditionConfig(), side, dt)));
-            if (chosen.Contains("sd-vae")) checks.Add(($"SD v1 VAE, {8 * side}² image", dt => CheckVae("sd-vae", new AutoencoderKLConfig(), side, dt)));
-            if (chosen.Contains("clap")) checks.Add(("CLAP CNN14, 10-s log-mel", dt => CheckClap("clap", new Cnn14Config(), dt)));
+            var checks = new List<(string Name, Func<ScalarType, IProgress<ProgressInfo>, List<ConvolutionCheckResult>> Run)>();
+            if (chosen.Contains("sd-unet")) checks.Add(($"SD v1 UNet, {side}² latent", (dt, p) => CheckUNet("sd-unet", new UNet2DConditionConfig(), side, dt, p)));
+            if (chosen.Contains("sd-vae")) checks.Add(($"SD v1 VAE, {8 * side}² image", (dt, p) => CheckVae("sd-vae", new AutoencoderKLConfig(), side, dt, p)));
+            if (chosen.Contains("clap")) checks.Add(("CLAP CNN14, 10-s log-mel", (dt, p) => CheckClap("clap", new Cnn14Config(), dt, p)));
             if (chosen.Contains("mini"))
             {
                 string dir = GenerateCommand.ResolveModel(pr.GetValue(model));
@@ -46,11 +46,11 @@ public static partial class BenchCommand
                 var clapPath = Path.Combine(dir, SonicDiffusionModel.AudioEncoderFolder, SonicDiffusionModel.ConfigFile);
                 var clap = Cnn14Config.FromJson(File.ReadAllText(clapPath), clapPath);
                 int miniSide = unet.SampleSize ?? 16;
-                checks.Add(($"{dir}: UNet, VAE, audio encoder", dt =>
+                checks.Add(($"{dir}: UNet, VAE, audio encoder", (dt, p) =>
                 [
-                    .. CheckUNet("mini-unet", unet, miniSide, dt),
-                    .. CheckVae("mini-vae", vae, miniSide, dt),
-                    .. CheckClap("mini-audio", clap, dt),
+                    .. CheckUNet("mini-unet", unet, miniSide, dt, p),
+                    .. CheckVae("mini-vae", vae, miniSide, dt, p),
+                    .. CheckClap("mini-audio", clap, dt, p),
                 ]));
             }
             if (chosen.Contains("small")) checks.Add(("small feature maps (34×16 … 4×2, 16–64 channels)", CheckSmallMaps));
@@ -61,7 +61,7 @@ public static partial class BenchCommand
                 foreach (var (name, run) in checks)
                 {
                     var sw = System.Diagnostics.Stopwatch.StartNew();
-                    var results = run(dtype);
+                    var results = ConsoleProgress.Run(p => run(dtype, p));
                     if (results.Count == 0) continue;
                     var bad = results.Where(r => !r.Finite || r.RelativeError > tolerance).ToList();
                     failed += bad.Count;
@@ -90,26 +90,26 @@ public static partial class BenchCommand
 
     private static string Error(ConvolutionCheckResult r) => r.Finite ? $"{r.RelativeError:0.0e0} relative" : "not finite";
 
-    private static List<ConvolutionCheckResult> CheckUNet(string name, UNet2DConditionConfig config, int side, ScalarType dtype)
+    private static List<ConvolutionCheckResult> CheckUNet(string name, UNet2DConditionConfig config, int side, ScalarType dtype, IProgress<ProgressInfo> progress)
     {
         torch.manual_seed(0);
         using var unet = Prepare(new UNet2DConditionModel(config), dtype);
         using var x = torch.randn(new long[] { 1, config.InChannels, side, side }, dtype: dtype);
         using var ctx = torch.randn(new long[] { 1, 77, config.CrossAttentionDim }, dtype: dtype);
         using var t = torch.full(new long[] { 1 }, 500, dtype: ScalarType.Int64);
-        return ConvolutionCheck.Run(name, unet, () => unet.forward(x, t, ctx));
+        return ConvolutionCheck.Run(name, unet, () => unet.forward(x, t, ctx), progress);
     }
 
-    private static List<ConvolutionCheckResult> CheckVae(string name, AutoencoderKLConfig config, int side, ScalarType dtype)
+    private static List<ConvolutionCheckResult> CheckVae(string name, AutoencoderKLConfig config, int side, ScalarType dtype, IProgress<ProgressInfo> progress)
     {
         torch.manual_seed(0);
         using var vae = Prepare(new AutoencoderKL(config), dtype);
         using var z = torch.randn(new long[] { 1, config.LatentChannels, side, side }, dtype: dtype);
-        return ConvolutionCheck.Run(name, vae, () => vae.EncodeToLatents(vae.DecodeLatents(z).clamp(-1, 1)));
+        return ConvolutionCheck.Run(name, vae, () => vae.EncodeToLatents(vae.DecodeLatents(z).clamp(-1, 1)), progress);
     }
 
     /// <summary>The audio encoder always runs in float32 (as in the product); other dtypes check nothing.</summary>
-    private static List<ConvolutionCheckResult> CheckClap(string name, Cnn14Config config, ScalarType dtype)
+    private static List<ConvolutionCheckResult> CheckClap(string name, Cnn14Config config, ScalarType dtype, IProgress<ProgressInfo> progress)
     {
         if (dtype != ScalarType.Float32) return [];
         torch.manual_seed(0);
@@ -117,16 +117,16 @@ public static partial class BenchCommand
         encoder.eval();
         torch.manual_seed(1);
         using var logmel = torch.randn(new long[] { 1, 1, 1379, config.MelBins });
-        return ConvolutionCheck.Run(name, encoder, () => encoder.forward(logmel));
+        return ConvolutionCheck.Run(name, encoder, () => encoder.forward(logmel), progress);
     }
 
     /// <summary>A CNN14-like stack on small maps: where oneDNN's AVX-512 forward failed on an AMD EPYC (Zen 5).</summary>
-    private static List<ConvolutionCheckResult> CheckSmallMaps(ScalarType dtype)
+    private static List<ConvolutionCheckResult> CheckSmallMaps(ScalarType dtype, IProgress<ProgressInfo> progress)
     {
         torch.manual_seed(0);
         using var net = Prepare(new SmallMapStack(), dtype);
         using var x = torch.randn(new long[] { 3, 16, 34, 16 }, dtype: dtype);
-        return ConvolutionCheck.Run("small", net, () => net.forward(x));
+        return ConvolutionCheck.Run("small", net, () => net.forward(x), progress);
     }
 
     private sealed class SmallMapStack : nn.Module<Tensor, Tensor>

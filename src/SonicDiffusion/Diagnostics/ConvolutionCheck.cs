@@ -1,3 +1,4 @@
+using SonicDiffusion.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -19,25 +20,37 @@ public sealed record ConvolutionCheckResult(string Model, string Layer, string S
 /// </summary>
 public static class ConvolutionCheck
 {
-    /// <summary>Runs <paramref name="forward"/> once under inference mode, checking every Conv2d of <paramref name="model"/>.</summary>
-    public static List<ConvolutionCheckResult> Run(string modelName, nn.Module model, Action forward)
+    /// <summary>
+    /// Runs <paramref name="forward"/> once under inference mode, checking every Conv2d of <paramref name="model"/>;
+    /// <paramref name="progress"/> hears of each convolution call (stage <paramref name="modelName"/>, total = the model's
+    /// convolutions).
+    /// </summary>
+    public static List<ConvolutionCheckResult> Run(string modelName, nn.Module model, Action forward, IProgress<ProgressInfo>? progress = null)
     {
         var results = new List<ConvolutionCheckResult>();
         var seen = new HashSet<string>();
         var removers = new List<Action>();
+        var convolutions = model.named_modules().Where(m => m.module is Conv2d).ToList();
+        int calls = 0;
+        bool rerun = false;
         try
         {
-            foreach (var (name, module) in model.named_modules())
+            foreach (var (name, module) in convolutions)
             {
-                if (module is not Conv2d conv) continue;
+                var conv = (Conv2d)module;
                 var remover = conv.register_forward_hook((_, input, output) =>
                 {
+                    if (rerun) return output;
+                    if (calls < convolutions.Count) progress?.Report(new ProgressInfo(modelName, ++calls, convolutions.Count, name));
                     var w = conv.weight!;
                     string shape = $"{w.shape[1] * conv.groups}→{w.shape[0]} k{w.shape[2]}×{w.shape[3]} s{conv.stride![0]} on {string.Join("×", input.shape.Skip(2))} (batch {input.shape[0]}, {input.dtype})";
                     if (!seen.Add(shape)) return output;
                     using var scope = NewDisposeScope();
                     var sw = System.Diagnostics.Stopwatch.StartNew();
-                    var again = conv.call(input);
+                    rerun = true;
+                    Tensor again;
+                    try { again = conv.call(input); }
+                    finally { rerun = false; }
                     double ms = sw.Elapsed.TotalMilliseconds;
                     var expected = nn.functional.conv2d(input.to(ScalarType.Float64), w.to(ScalarType.Float64), conv.bias?.to(ScalarType.Float64),
                         strides: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups);
@@ -52,6 +65,7 @@ public static class ConvolutionCheck
             using var mode = inference_mode();
             using var outer = NewDisposeScope();
             forward();
+            progress?.Report(new ProgressInfo(modelName, convolutions.Count, convolutions.Count));
         }
         finally
         {
