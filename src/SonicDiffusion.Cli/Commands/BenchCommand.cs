@@ -75,7 +75,6 @@ public static partial class BenchCommand
             foreach (var (dtypeName, dtype) in RunnableDtypes(pr.GetValue(dtypes)!, dev))
             {
                 unet.to(dtype).to(dev);
-            CpuKernels.KeepNarrowConvolutionsInFloat32(unet, dtype, dev);
                 CpuKernels.KeepNarrowConvolutionsInFloat32(unet, dtype, dev);
                 foreach (int b in Split(pr.GetValue(batch)!).Select(s => int.Parse(s, CultureInfo.InvariantCulture)))
                 {

@@ -182,7 +182,7 @@ public static partial class CpuKernels
     /// <summary>
     /// Under bfloat16 on the CPU, keeps the model's narrow convolutions (fewer than <see cref="NarrowOutputChannels"/>
     /// outputs, kernel wider than 1×1: the UNet's and the VAE's conv_out) in float32: their input is cast up and their
-    /// output back to the caller's dtype. oneDNN's AVX-512 bf16 kernels computed these 25–35 % off on an AMD EPYC (Zen 5)
+    /// output back to the caller's dtype. oneDNN's AVX-512 bf16 kernels computed these 25–38 % off on an AMD EPYC (Zen 5)
     /// while every wider SD v1 convolution was right (`sonic bench kernels`, docs/benchmarks.md); they cost under 0.5 % of
     /// the model's FLOPs. Returns how many convolutions were kept; call it after converting the model to <paramref name="dtype"/>.
     /// </summary>
