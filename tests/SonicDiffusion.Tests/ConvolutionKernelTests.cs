@@ -234,4 +234,14 @@ public class ConvolutionKernelTests
         }
         Assert.Contains("since a convolution was recorded for autograd", CpuKernels.Describe());
     }
+
+    [Fact]
+    public void InfoPrintsTheKernelChoiceAndHowToCheckIt()
+    {
+        var (code, output, err) = CliTests.Sonic("info");
+        Assert.True(code == 0, err);
+        Assert.Matches(@"cpu kernels: oneDNN (on|off) .*NNPACK off", output);
+        Assert.Equal(Diagnostics.CpuInfo.Current.HasAvx512 && Environment.GetEnvironmentVariable(CpuKernels.OneDnnIsaVariable) is null,
+            output.Contains("ONEDNN_MAX_CPU_ISA=ALL sonic bench kernels"));
+    }
 }

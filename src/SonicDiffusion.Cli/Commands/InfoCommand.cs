@@ -14,6 +14,8 @@ public static class InfoCommand
             Console.WriteLine($"cuda available: {TorchSharp.torch.cuda.is_available()}");
             Console.WriteLine($"cpu: {Diagnostics.CpuInfo.Current}");
             Console.WriteLine($"cpu kernels: {CpuKernels.Describe()}");
+            if (CpuKernels.OneDnnIsa is { } isa && isa.Equals("AVX2", StringComparison.OrdinalIgnoreCase) && Diagnostics.CpuInfo.Current.HasAvx512)
+                Console.WriteLine($"  (capped for safety; `{CpuKernels.OneDnnIsaVariable}=ALL sonic bench kernels` checks this CPU's AVX-512 kernels at the real model shapes)");
             int threads = TorchSharp.torch.get_num_threads();
             Console.WriteLine(Diagnostics.CpuPeak.IsSupported
                 ? $"cpu fp32 FMA peak: {Diagnostics.CpuPeak.MeasureFloat32Gflops(threads):0} GFLOP/s on {threads} threads (measured now), {Diagnostics.CpuPeak.MeasureFloat32Gflops(1):0} GFLOP/s on 1"
