@@ -157,6 +157,47 @@ public class ImageEditPipelineTests(TinySonicFixture tiny, ITestOutputHelper out
     }
 
     [Fact]
+    public void SourceFeaturesRecordedByOneEditServeTheNextWithoutTheSourceBranch()
+    {
+        using var model = tiny.Load();
+        var pipe = new ImageEditPipeline(model);
+        var req = new ImageEditRequest { Image = WriteSource(tiny.Temp.File("features.png")), Audio = tiny.Tone, Steps = 10 };
+        var other = req with { Audio = tiny.Noise };
+        using var source = pipe.Prepare(req.Image, req.Fit);
+        var chain = pipe.Invert(source, req.Steps);
+        try
+        {
+            using var plain = pipe.EditLatents(chain, other);
+            using var firstPlain = pipe.EditLatents(chain, req);
+            using var features = new PnpSourceFeatures();
+            using var first = pipe.EditLatents(chain, req, sourceFeatures: features);
+            Assert.True(Same(first, firstPlain), "recording changed the edit");
+            Assert.Equal(8, features.Steps);   // ⌊10 · 0.8⌋ injected timesteps
+            Assert.Equal(0, features.ReplayedSteps);
+
+            using var replayed = pipe.EditLatents(chain, other, sourceFeatures: features);
+            Assert.Equal(8, features.ReplayedSteps);
+            double err = MaxAbs(replayed, plain), size = plain.abs().max().item<float>();
+            output.WriteLine($"replayed vs with the source branch: max |Δ| {err:g3} (largest {size:g3})");
+            Assert.True(err <= 1e-4 * size, $"replayed edit off by {err} (largest {size})");
+            Assert.False(Same(replayed, first), "the second sound was not used");
+
+            using var wider = pipe.EditLatents(chain, other with { FeatureInjection = 1, AttnInjection = 1 }, sourceFeatures: features);
+            Assert.Equal(10, features.Steps);   // the two missing timesteps recorded, the eight held ones replayed
+            Assert.Equal(16, features.ReplayedSteps);
+
+            using var weaker = pipe.EditLatents(chain, other with { Beta = 0.5 }, sourceFeatures: features);
+            using var weakerPlain = pipe.EditLatents(chain, other with { Beta = 0.5 });
+            Assert.True(Same(weaker, weakerPlain), "features recorded at another β were replayed");
+            Assert.Equal(16, features.ReplayedSteps);
+        }
+        finally
+        {
+            foreach (var t in chain) t.Dispose();
+        }
+    }
+
+    [Fact]
     public void NonSquareSourcesComeBackAtTheirSize()
     {
         using var model = tiny.Load();

@@ -101,13 +101,14 @@ public static class EditCommand
                     {
                         using var source = pipeline.Prepare(imagePath, fitMode);
                         var chain = pipeline.Invert(source, baseRequest.Steps, p, ct);
+                        using var sourceFeatures = sounds.Count > 1 ? new PnpSourceFeatures() : null;
                         try
                         {
                             if (pipeline.LastInversionCached) Console.Error.WriteLine($"note: {imagePath}: inversion loaded from the cache");
                             foreach (var sound in sounds)
                             {
                                 var req = baseRequest with { Image = imagePath, Audio = sound };
-                                var edited = pipeline.Edit(source, chain, req, p, ct);
+                                var edited = pipeline.Edit(source, chain, req, p, ct, sourceFeatures: sourceFeatures);
                                 tiles.Add(edited);
                                 var target = singleFile ? outArg! : Path.Combine(outDir, sound is null ? $"{stem}_text.png" : $"{stem}_{Path.GetFileNameWithoutExtension(sound)}.png");
                                 ImageTensor.SavePng(edited, target, pipeline.Metadata(req).Append(new("software", "SonicDiffusion.NET edit")));

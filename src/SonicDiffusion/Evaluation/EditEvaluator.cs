@@ -92,6 +92,7 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
                 progress?.Report(new ProgressInfo("invert", k + 1, scenes.Count, Path.GetFileName(scene.Image)));
                 Sheet? sheet = k < Options.SheetScenes ? new Sheet(scene, source.Image.detach().clone(), []) : null;
                 if (sheet != null) sheets.Add(sheet);
+                using var sourceFeatures = new PnpSourceFeatures();
                 try
                 {
                     foreach (double f in Options.Fractions)
@@ -105,7 +106,7 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
                                 FeatureInjection = f, AttnInjection = f, FeatureSites = Options.FeatureSites, Beta = beta, BetaSites = betaSites, Seed = Options.Seed, Fit = ImageFit.Resize,
                             };
                             sw.Restart();
-                            using var edited = _pipeline.Edit(source, chain, req, null, ct);
+                            using var edited = _pipeline.Edit(source, chain, req, null, ct, sourceFeatures: sourceFeatures);
                             int predicted = Classify(edited);
                             double ssim = Ssim.Compute(source.Image, edited);
                             double edge = EdgeSimilarity.F1(source.Image, edited);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using SonicDiffusion.Core;
 using SonicDiffusion.Imaging;
@@ -166,10 +167,12 @@ public sealed class ImageEditPipeline
 
     /// <summary>
     /// PnP sampling from an inversion chain (steps + 1 latents); returns the edited latent. <paramref name="wrapDenoiser"/>
-    /// wraps the guided denoiser of the edited branch (as in <see cref="InvertLatent"/>).
+    /// wraps the guided denoiser of the edited branch (as in <see cref="InvertLatent"/>). The source branch runs only at
+    /// the timesteps that inject its features, and not at all where <paramref name="sourceFeatures"/> (kept by the caller
+    /// for this chain across edits) already holds them: there the batch is [uncond, cond].
     /// </summary>
     public Tensor EditLatents(IReadOnlyList<Tensor> chain, ImageEditRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default,
-        Func<DenoiseFn, DenoiseFn>? wrapDenoiser = null)
+        Func<DenoiseFn, DenoiseFn>? wrapDenoiser = null, PnpSourceFeatures? sourceFeatures = null)
     {
         CheckRequest(req);
         int steps = chain.Count - 1;
@@ -192,17 +195,30 @@ public sealed class ImageEditPipeline
             audio = torch.cat(new[] { none, none, Audio.AudioTokens(emb) }, 0).to_type(dtype);
         }
         var unet = Sd.Unet;
-        using var injection = new PnpInjection(unet, PnpInjection.Schedule(ts, req.FeatureInjection), PnpInjection.Schedule(ts, req.AttnInjection), req.FeatureSites);
+        sourceFeatures?.Bind(chain, SourceFeaturesKey(req));
+        using var injection = new PnpInjection(unet, PnpInjection.Schedule(ts, req.FeatureInjection), PnpInjection.Schedule(ts, req.AttnInjection), req.FeatureSites,
+            sourceFeatures);
+        var pairText = text.narrow(0, 1, 2);
+        var pairAudio = audio?.narrow(0, 1, 2);
         using var cache = new CrossAttentionCache();
+        using var pairCache = new CrossAttentionCache();
         Tensor Denoise(Tensor x, int t)
         {
-            var batch = torch.cat(new[] { byT[t].to_type(x.dtype), x, x }, 0);
-            using var tt = torch.full(new long[] { 3 }, t, dtype: ScalarType.Int64, device: x.device);
-            var ctx = new UNetCallContext { AudioContext = audio, AudioScale = req.Beta, AudioScales = betas, CrossAttentionCache = cache };
+            bool residuals = injection.Injects(t, residuals: true), attention = injection.Injects(t, residuals: false);
+            bool replay = (residuals || attention) && sourceFeatures is not null && sourceFeatures.TryReplay(t, residuals, attention);
+            bool withSource = (residuals || attention) && !replay;
+            var batch = withSource ? torch.cat(new[] { byT[t].to_type(x.dtype), x, x }, 0) : torch.cat(new[] { x, x }, 0);
+            using var tt = torch.full(new long[] { batch.shape[0] }, t, dtype: ScalarType.Int64, device: x.device);
+            var ctx = new UNetCallContext
+            {
+                AudioContext = withSource ? audio : pairAudio, AudioScale = req.Beta, AudioScales = betas, CrossAttentionCache = withSource ? cache : pairCache,
+            };
             ctx.Items[PnpInjection.TimestepKey] = t;
-            var eps = unet.Forward(batch, tt, text, ctx);
-            var u = eps.narrow(0, 1, 1);
-            var c = eps.narrow(0, 2, 1);
+            if (replay) ctx.Items[PnpInjection.ReplayKey] = true;
+            var eps = unet.Forward(batch, tt, withSource ? text : pairText, ctx);
+            if (withSource) sourceFeatures?.Complete(t, residuals, attention);
+            var u = eps.narrow(0, eps.shape[0] - 2, 1);
+            var c = eps.narrow(0, eps.shape[0] - 1, 1);
             return u + req.Guidance * (c - u);
         }
         progress?.Report(new ProgressInfo("edit", 0, ts.Count));
@@ -213,12 +229,18 @@ public sealed class ImageEditPipeline
         return latent.MoveToOuterDisposeScope();
     }
 
+    /// <summary>What the source branch's features depend on besides the weights (see <see cref="PnpSourceFeatures"/>).</summary>
+    private static string SourceFeaturesKey(ImageEditRequest req) =>
+        string.Join("|", req.TextOnly, req.Beta.ToString("R", CultureInfo.InvariantCulture),
+            req.BetaSites is null ? "" : string.Join(",", req.BetaSites.Select(b => b.ToString("R", CultureInfo.InvariantCulture))),
+            req.FeatureSites is null ? "" : string.Join(",", req.FeatureSites));
+
     /// <summary>Edits a prepared source with a request; returns the edited image at the source's size, [1,3,H,W] in [0,1].</summary>
     public Tensor Edit(EditSource source, IReadOnlyList<Tensor> chain, ImageEditRequest req, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default,
-        Func<DenoiseFn, DenoiseFn>? wrapDenoiser = null)
+        Func<DenoiseFn, DenoiseFn>? wrapDenoiser = null, PnpSourceFeatures? sourceFeatures = null)
     {
         using var mode = torch.inference_mode();
-        using var latent = EditLatents(chain, req, progress, ct, wrapDenoiser);
+        using var latent = EditLatents(chain, req, progress, ct, wrapDenoiser, sourceFeatures);
         progress?.Report(new ProgressInfo("decode", 0, 1));
         using var decoded = Sd.DecodeToImage(latent);
         var image = source.Geometry.FromOutput(decoded);

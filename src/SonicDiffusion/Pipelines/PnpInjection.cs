@@ -16,6 +16,8 @@ namespace SonicDiffusion.Pipelines;
 public sealed class PnpInjection : IDisposable
 {
     public const string TimestepKey = "timestep";
+    /// <summary><see cref="UNetCallContext.Items"/> key: true when the batch holds no source item and the source's features come from <see cref="PnpSourceFeatures"/>.</summary>
+    public const string ReplayKey = "pnp_replay";
 
     private readonly List<(ResnetBlock2D Block, ResnetResidualHook? Previous)> _resnets = [];
     private readonly List<(Attention Attn, IAttentionProcessor Previous)> _attns = [];
@@ -27,7 +29,9 @@ public sealed class PnpInjection : IDisposable
     public IReadOnlyList<string> AttnSites { get; }
 
     /// <param name="featureSites">Decoder resnets whose residual features are injected (<c>up_blocks.B.resnets.I</c>); null = the official rule.</param>
-    public PnpInjection(UNet2DConditionModel unet, IEnumerable<int> convTimesteps, IEnumerable<int> attnTimesteps, IReadOnlyList<string>? featureSites = null)
+    /// <param name="features">Where item 0's injected features are recorded, and replayed from in calls marked <see cref="ReplayKey"/>.</param>
+    public PnpInjection(UNet2DConditionModel unet, IEnumerable<int> convTimesteps, IEnumerable<int> attnTimesteps, IReadOnlyList<string>? featureSites = null,
+        PnpSourceFeatures? features = null)
     {
         _convTimesteps = convTimesteps.ToHashSet();
         _attnTimesteps = attnTimesteps.ToHashSet();
@@ -43,10 +47,15 @@ public sealed class PnpInjection : IDisposable
                 block.ResidualHook = (b, r, ctx) =>
                 {
                     if (previous != null) r = previous(b, r, ctx);
-                    return r.shape[0] > 1 && Active(ctx, _convTimesteps) ? r.narrow(0, 0, 1).expand_as(r) : r;
+                    if (!Active(ctx, _convTimesteps)) return r;
+                    if (Replaying(ctx)) return features!.Residual(Step(ctx), block).expand_as(r);
+                    if (r.shape[0] < 2) return r;
+                    var source = r.narrow(0, 0, 1);
+                    features?.Record(Step(ctx), block, source);
+                    return source.expand_as(r);
                 };
             }
-            var processor = new PnpAttnProcessor(ctx => Active(ctx, _attnTimesteps));
+            var processor = new PnpAttnProcessor(ctx => Active(ctx, _attnTimesteps), features);
             foreach (var (name, a) in attn)
             {
                 if (a.Processor != AttnProcessor.Default)
@@ -116,8 +125,15 @@ public sealed class PnpInjection : IDisposable
     public static IReadOnlyList<int> Schedule(IReadOnlyList<int> timesteps, double fraction) =>
         timesteps.Take((int)(timesteps.Count * fraction + 1e-9)).ToArray();
 
+    /// <summary>Whether feature (<paramref name="residuals"/>) or attention injection is active at <paramref name="t"/>.</summary>
+    public bool Injects(int t, bool residuals) => t == 1000 || (residuals ? _convTimesteps : _attnTimesteps).Contains(t);
+
     private static bool Active(UNetCallContext? ctx, HashSet<int> schedule) =>
         ctx != null && ctx.Items.TryGetValue(TimestepKey, out var v) && v is int t && (t == 1000 || schedule.Contains(t));
+
+    internal static bool Replaying(UNetCallContext? ctx) => ctx != null && ctx.Items.TryGetValue(ReplayKey, out var v) && v is true;
+
+    internal static int Step(UNetCallContext? ctx) => (int)ctx!.Items[TimestepKey]!;
 
     public void Dispose()
     {
