@@ -344,6 +344,37 @@ public class StudioEditTests(StudioTestModel studio) : IClassFixture<StudioTestM
         Assert.False(Directory.Exists(folder), "the engine deletes its private folder");
     }
 
+    [Fact]
+    public void TheSamePhotoEditedAgainReplaysItsSourceFeatures()
+    {
+        static StudioGenerateRequest Tone(double hz) => new()
+        {
+            Audio = Audio.AudioClip.FromMono(Enumerable.Range(0, 44100).Select(i => (float)(0.3 * Math.Sin(2 * Math.PI * hz * i / 44100))).ToArray(), 44100),
+            AudioLabel = $"{hz} Hz", Steps = 5, PreviewEvery = 0,
+        };
+        var photo = Source(64, 64, "replay.png");
+        var progress = new Collect([]);
+        using var engine = new SonicStudioEngine(studio.Sonic, ownsModel: false, maxCachedInversions: 2);
+        engine.Edit(new StudioEditRequest { Image = photo, Generation = Tone(220) }, progress, default);
+        var kept = engine.Editor.SourceFeatures!;
+        Assert.Equal(4, kept.Steps);   // ⌊5 · 0.8⌋ injected timesteps
+        Assert.Equal(0, kept.ReplayedSteps);
+        var second = engine.Edit(new StudioEditRequest { Image = photo, Generation = Tone(440) }, progress, default);
+        Assert.Same(kept, engine.Editor.SourceFeatures);
+        Assert.Equal(4, kept.ReplayedSteps);
+
+        using var fresh = new SonicStudioEngine(studio.Sonic, ownsModel: false, maxCachedInversions: 0);
+        var expected = fresh.Edit(new StudioEditRequest { Image = photo, Generation = Tone(440) }, progress, default);
+        Assert.Null(fresh.Editor.SourceFeatures);
+        using var a = ImageTensor.Decode(expected.Png, "fresh");
+        using var b = ImageTensor.Decode(second.Png, "replayed");
+        Assert.Equal(ImageTensor.ToRgba(a, out _, out _), ImageTensor.ToRgba(b, out _, out _));
+
+        engine.Edit(new StudioEditRequest { Image = Source(64, 72, "replay-other.png"), Generation = Tone(440) }, progress, default);
+        Assert.NotSame(kept, engine.Editor.SourceFeatures);   // another photo: the old features are dropped
+        Assert.Equal(0, kept.Steps);
+    }
+
     private sealed class Collect(List<StudioProgress> log) : IProgress<StudioProgress>
     {
         public void Report(StudioProgress value) => log.Add(value);

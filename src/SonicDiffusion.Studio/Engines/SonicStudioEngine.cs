@@ -116,6 +116,7 @@ public sealed class SonicStudioEngine : IStudioEngine
 
     public void Dispose()
     {
+        Editor.Dispose();
         _pipeline.ClearCache();
         try { if (Directory.Exists(_scratch)) Directory.Delete(_scratch, true); }
         catch (IOException) { }

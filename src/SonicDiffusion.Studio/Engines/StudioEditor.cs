@@ -10,13 +10,16 @@ namespace SonicDiffusion.Studio.Engines;
 /// <c>sonic edit</c>), its UNet calls wrapped for previews. The checked upload is written under a server-made name in
 /// the engine's private folder (the pipeline and its <see cref="InversionCache"/> key read files) and deleted after the
 /// job; inversions are cached in <c>inversions/</c> there, at most <see cref="MaxCachedInversions"/> entries, the least
-/// recently used evicted first. Nothing the client sent names a file.
+/// recently used evicted first. The source branch's features of the most recently edited cached inversion are kept in
+/// memory, so the same photo edited again with another sound or prompt skips the source branch. Nothing the client
+/// sent names a file.
 /// </summary>
-public sealed class StudioEditor
+public sealed class StudioEditor : IDisposable
 {
     private readonly ImageEditPipeline _pipeline;
     private readonly string _scratch;
     private readonly string _modelName;
+    private PnpSourceFeatures? _sourceFeatures;
 
     /// <param name="scratch">the engine's private folder (created on first use, deleted by the engine)</param>
     /// <param name="maxCachedInversions">inversions kept on disk; 0 = no cache</param>
@@ -34,6 +37,9 @@ public sealed class StudioEditor
     public int MaxCachedInversions { get; }
     public string InversionDirectory { get; }
     public ImageEditPipeline Pipeline => _pipeline;
+
+    /// <summary>The source features kept for the last cached inversion edited (null without an inversion cache).</summary>
+    public PnpSourceFeatures? SourceFeatures => _sourceFeatures;
 
     /// <summary>
     /// Edits <paramref name="request"/>'s image; <paramref name="soundFile"/> is the server-written sound (null: text-only
@@ -73,7 +79,7 @@ public sealed class StudioEditor
                 KeepCacheBounded();
                 var editPreview = new LatentPreview(schedule, sd.Scheduler.PredictionType, g.PreviewEvery, req.Steps,
                     (call, png) => progress.Report(new StudioProgress(call, req.Steps, png, StudioProgress.EditPhase)));
-                using var image = _pipeline.Edit(source, chain, req, phases, ct, editPreview.Wrap);
+                using var image = _pipeline.Edit(source, chain, req, phases, ct, editPreview.Wrap, SourceFeaturesFor(_pipeline.LastInversionKey));
                 ct.ThrowIfCancellationRequested();
                 var meta = _pipeline.Metadata(req)
                     .Select(kv => kv.Key switch
@@ -101,6 +107,21 @@ public sealed class StudioEditor
             File.Delete(imagePath);
             _pipeline.Audio?.ClearCache();
         }
+    }
+
+    /// <summary>The kept source features when they belong to <paramref name="inversionKey"/>, else fresh ones for it (null: nothing kept).</summary>
+    private PnpSourceFeatures? SourceFeaturesFor(string? inversionKey)
+    {
+        if (_sourceFeatures?.SourceId == inversionKey && inversionKey is not null) return _sourceFeatures;
+        _sourceFeatures?.Dispose();
+        _sourceFeatures = inversionKey is null ? null : new PnpSourceFeatures(inversionKey);
+        return _sourceFeatures;
+    }
+
+    public void Dispose()
+    {
+        _sourceFeatures?.Dispose();
+        _sourceFeatures = null;
     }
 
     /// <summary>Marks the inversion just used as the newest and evicts the oldest beyond <see cref="MaxCachedInversions"/>.</summary>

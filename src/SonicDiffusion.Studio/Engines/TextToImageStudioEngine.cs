@@ -80,6 +80,7 @@ public sealed class TextToImageStudioEngine : IStudioEngine
 
     public void Dispose()
     {
+        Editor.Dispose();
         try { if (Directory.Exists(_scratch)) Directory.Delete(_scratch, true); }
         catch (IOException) { }
         if (_ownsModel) _model.Dispose();

@@ -13,8 +13,15 @@ namespace SonicDiffusion.Pipelines;
 /// Holds its tensors outside every dispose scope until disposed: at SD v1 size (512², float32) about 55 MB per injected
 /// timestep, 2.2 GB for the official 40 of 50.
 /// </summary>
-public sealed class PnpSourceFeatures : IDisposable
+public sealed class PnpSourceFeatures(string? sourceId = null) : IDisposable
 {
+    /// <summary>
+    /// The inversion these features belong to, when the caller names it (e.g. its <see cref="InversionCache"/> key): then
+    /// every chain of that inversion is accepted (a cached inversion is loaded as new tensors each time); without it only
+    /// the very chain the features were recorded from.
+    /// </summary>
+    public string? SourceId { get; } = sourceId;
+
     private readonly Dictionary<(int T, ResnetBlock2D Block), Tensor> _residuals = [];
     private readonly Dictionary<(int T, Attention Attn), (Tensor Q, Tensor K)> _queryKeys = [];
     private readonly HashSet<int> _residualSteps = [];
@@ -28,7 +35,7 @@ public sealed class PnpSourceFeatures : IDisposable
     /// <summary>Forgets what was recorded when the inversion <paramref name="chain"/> or <paramref name="key"/> (the rest of what the source features depend on) changed.</summary>
     internal void Bind(IReadOnlyList<Tensor> chain, string key)
     {
-        if (ReferenceEquals(_chain, chain) && _key == key) return;
+        if ((SourceId is not null || ReferenceEquals(_chain, chain)) && _key == key) return;
         Clear();
         _chain = chain;
         _key = key;
