@@ -198,6 +198,37 @@ public class ImageEditPipelineTests(TinySonicFixture tiny, ITestOutputHelper out
     }
 
     [Fact]
+    public void EditsWithAndWithoutSourceFeaturesLeakNoTensors()
+    {
+        using var model = tiny.Load();
+        var pipe = new ImageEditPipeline(model);
+        var req = new ImageEditRequest { Image = WriteSource(tiny.Temp.File("leak.png")), Audio = tiny.Tone, Steps = 4 };
+        using var source = pipe.Prepare(req.Image, req.Fit);
+        var chain = pipe.Invert(source, req.Steps);
+        try
+        {
+            using (var warm = pipe.EditLatents(chain, req)) { }
+            using (var warm = pipe.EditLatents(chain, req with { Audio = tiny.Noise })) { }   // both sounds' embeddings cached before counting
+            long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+            using (var plain = pipe.EditLatents(chain, req)) { }
+            Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+            using (var features = new PnpSourceFeatures())
+            {
+                using (var first = pipe.EditLatents(chain, req, sourceFeatures: features)) { }
+                using (var second = pipe.EditLatents(chain, req with { Audio = tiny.Noise }, sourceFeatures: features)) { }
+                using (var rebound = pipe.EditLatents(chain, req with { Beta = 0.5 }, sourceFeatures: features)) { }
+                Assert.Equal(3, features.Steps);
+                Assert.Equal(3, features.ReplayedSteps);
+            }
+            Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        }
+        finally
+        {
+            foreach (var t in chain) t.Dispose();
+        }
+    }
+
+    [Fact]
     public void NonSquareSourcesComeBackAtTheirSize()
     {
         using var model = tiny.Load();
