@@ -149,6 +149,9 @@ public class ConvolutionKernelTests
         Assert.Equal(1, code);
         Assert.Contains("--models sdxl: unknown", err);
         Assert.Single(err.Trim().Split('\n'));
+        (code, _, err) = CliTests.Sonic("bench", "kernels", "--models", "sd-unet", "--latent", "0");
+        Assert.Equal(1, code);
+        Assert.Equal("error: --latent 0: give a latent side of at least 8 (64 = 512² images)", err.Trim());
     }
 
     [Fact]

@@ -28,7 +28,7 @@ public static partial class BenchCommand
         var cmd = new Command("kernels", "Check the convolution kernels in force against float64 at the real layer shapes (random weights)") { dtypes, latent, models, model, all };
         cmd.SetAction(pr =>
         {
-            int side = pr.GetValue(latent);
+            int side = CheckedLatent(pr.GetValue(latent));
             var chosen = Split(pr.GetValue(models)!).ToHashSet();
             var unknown = chosen.Except(["sd-unet", "sd-vae", "clap", "mini", "small"]).ToList();
             if (unknown.Count > 0) throw new SonicException($"--models {string.Join(",", unknown)}: unknown; use sd-unet, sd-vae, clap, mini, small");

@@ -50,6 +50,10 @@ public static partial class BenchCommand
     private static Option<string> Batches() => new("--batch") { Description = "Comma-separated batch sizes", DefaultValueFactory = _ => "1,2" };
     private static Option<string> Dtypes() => new("--dtypes") { Description = "Comma-separated dtypes", DefaultValueFactory = _ => "float32,bfloat16" };
     private static Option<int> Latent() => new("--latent") { Description = "Latent side (64 = 512² images)", DefaultValueFactory = _ => 64 };
+    /// <summary>The --latent value, refused below 8 (three downsamplings need a map to work on).</summary>
+    private static int CheckedLatent(int side) =>
+        side >= 8 ? side : throw new SonicException($"--latent {side}: give a latent side of at least 8 (64 = 512² images)");
+
     private static Option<int> Repeat() => new("--repeat") { Description = "Timed runs per setting (after one warm-up)", DefaultValueFactory = _ => 3 };
 
     private static Command UNet()
@@ -63,7 +67,7 @@ public static partial class BenchCommand
         cmd.SetAction(pr =>
         {
             var dev = TorchRuntime.ParseDevice(pr.GetValue(device));
-            int side = pr.GetValue(latent);
+            int side = CheckedLatent(pr.GetValue(latent));
             double gmacs = UNetCost.StableDiffusionV1(side, side).TotalMacs / 1e9;
             Console.WriteLine(TorchRuntime.Describe());
             Console.WriteLine($"SD v1 UNet, {side}x{side} latent, 77-token context: {2 * gmacs:0.0} GFLOP per image-pass");
@@ -102,7 +106,7 @@ public static partial class BenchCommand
         cmd.SetAction(pr =>
         {
             var dev = TorchRuntime.ParseDevice(pr.GetValue(device));
-            int side = pr.GetValue(latent);
+            int side = CheckedLatent(pr.GetValue(latent));
             double gmacs = VaeCost.StableDiffusionV1DecodeMacs(side, side) / 1e9;
             Console.WriteLine(TorchRuntime.Describe());
             Console.WriteLine($"SD v1 VAE decode, {side}x{side} latent → {side * 8}² image: {2 * gmacs:0.0} GFLOP per image");
@@ -210,7 +214,7 @@ public static partial class BenchCommand
             var dev = TorchRuntime.ParseDevice(pr.GetValue(device));
             var dtype = CommonOptions.ParseDtype(pr.GetValue(dtypeOpt)!);
             TorchRuntime.CheckComputeDtype(dtype, dev);
-            int side = pr.GetValue(latent), b = pr.GetValue(batch), n = pr.GetValue(repeat);
+            int side = CheckedLatent(pr.GetValue(latent)), b = pr.GetValue(batch), n = pr.GetValue(repeat);
             Console.WriteLine(TorchRuntime.Describe());
             var cfg = new UNet2DConditionConfig();
             var sites = AudioAdapterConfig.Official.ResolveSites(cfg);
@@ -285,7 +289,7 @@ public static partial class BenchCommand
             var dev = TorchRuntime.ParseDevice(pr.GetValue(device));
             var dtype = CommonOptions.ParseDtype(pr.GetValue(dtypeOpt)!);
             TorchRuntime.CheckComputeDtype(dtype, dev);
-            int side = pr.GetValue(latent), n = pr.GetValue(repeat), total = pr.GetValue(steps);
+            int side = CheckedLatent(pr.GetValue(latent)), n = pr.GetValue(repeat), total = pr.GetValue(steps);
             Console.WriteLine(TorchRuntime.Describe());
             torch.manual_seed(0);
             using var unet = new UNet2DConditionModel(new UNet2DConditionConfig());
