@@ -55,7 +55,7 @@ public static class EvalEditCommand
             Console.WriteLine($"{report.Scenes} scenes, {report.Inversions} inversions; sources judged as their own class {F(report.SourceClassRate)}");
             foreach (var r in report.Rows)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"f {r.Fraction}: class switch {F(r.SwitchRate)} · SSIM {F(r.SsimMean)} (kept {F(r.SsimKeptRate)}) · edge F1 {F(r.EdgeF1Mean)} (kept {F(r.EdgeKeptRate)}) · switch ∧ kept {F(r.SuccessRate)} ({(r.MeetsTarget ? "target met" : "target not met")}) · n = {r.Count}"));
+                    $"f {r.Fraction}: class switch {F(r.SwitchRate)} · SSIM {F(r.SsimMean)} (kept {F(r.SsimKeptRate)}) · edge F1 {F(r.EdgeF1Mean)} (kept {F(r.EdgeKeptRate)}) · switch ∧ SSIM kept {F(r.SwitchAndSsimKeptRate)} · switch ∧ both kept {F(r.SuccessRate)} ({(r.MeetsTarget ? "target met" : "target not met")}) · n = {r.Count}"));
             Console.WriteLine($"wrote {Path.Combine(outDir, EditEvaluator.MarkdownFile)} and {report.Files.Count - 1} other file(s) in {report.ElapsedSeconds / 60:0.0} min");
             return 0;
         });
