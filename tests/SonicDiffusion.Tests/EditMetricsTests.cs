@@ -220,15 +220,33 @@ public class EditMetricsTests(ITestOutputHelper output)
             var scene = WorldGenerator.Plan(seed, i);
             var list = byClass[scene.Class];
             if (list.Count == perClass) continue;
-            using var fullBitmap = SceneRenderer.Render(scene);
-            using var bareBitmap = SceneRenderer.Render(scene, drawKey: false);
-            using var full = ImageTensor.Decode(SceneRenderer.EncodePng(fullBitmap), "scene");
-            using var bare = ImageTensor.Decode(SceneRenderer.EncodePng(bareBitmap), "bare scene");
-            list.Add(Ssim.Compute(full, bare));
+            list.Add(StreaklessSsim(scene));
         }
         foreach (var (c, v) in byClass)
             output.WriteLine($"{WorldClasses.Info(c).Label,-20} SSIM(scene, scene without its class elements): median {v.Order().ElementAt(perClass / 2):0.000}, min {v.Min():0.000}, share ≥ {o.SsimThreshold}: {v.Average(x => x >= o.SsimThreshold ? 1.0 : 0.0):0.00}");
         Assert.True(byClass[WorldClass.Raining].Average(x => x >= o.SsimThreshold ? 1.0 : 0.0) <= 0.25);
         Assert.True(byClass[WorldClass.FireCrackling].Average(x => x >= o.SsimThreshold ? 1.0 : 0.0) >= 0.75);
+
+        // The same raining scenes re-rendered at fixed intensities: the streaks' cost grows with the sound's intensity.
+        var rain = new List<WorldScene>();
+        for (int i = 0; rain.Count < perClass; i++)
+            if (WorldGenerator.Plan(seed, i) is { Class: WorldClass.Raining } scene) rain.Add(scene);
+        var medians = new List<double>();
+        foreach (double intensity in new[] { 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0 })
+        {
+            var v = rain.Select(scene => StreaklessSsim(scene with { Intensity = intensity })).ToList();
+            medians.Add(v.Order().ElementAt(perClass / 2));
+            output.WriteLine($"raining at intensity {intensity:0.0}: median {medians[^1]:0.000}, min {v.Min():0.000}, {v.Count(x => x >= o.SsimThreshold)} of {perClass} ≥ {o.SsimThreshold}");
+        }
+        Assert.Equal(medians.OrderDescending(), medians);
+    }
+
+    private static double StreaklessSsim(WorldScene scene)
+    {
+        using var fullBitmap = SceneRenderer.Render(scene);
+        using var bareBitmap = SceneRenderer.Render(scene, drawKey: false);
+        using var full = ImageTensor.Decode(SceneRenderer.EncodePng(fullBitmap), "scene");
+        using var bare = ImageTensor.Decode(SceneRenderer.EncodePng(bareBitmap), "bare scene");
+        return Ssim.Compute(full, bare);
     }
 }
