@@ -128,28 +128,15 @@ public class ImageEditPipelineTests(TinySonicFixture tiny, ITestOutputHelper out
         public void Report(Core.ProgressInfo value) => f(value);
     }
 
-    [Fact]
-    public void InjectionAndTheSoundChangeTheEdit()
+    /// <summary>Loads the tiny bundle, inverts a smooth source written as <paramref name="file"/> and runs <paramref name="body"/> on the chain (disposed after).</summary>
+    private void OnInvertedSource(string file, int steps, Action<ImageEditPipeline, ImageEditRequest, IReadOnlyList<Tensor>> body)
     {
         using var model = tiny.Load();
         var pipe = new ImageEditPipeline(model);
-        var req = new ImageEditRequest { Image = WriteSource(tiny.Temp.File("sound.png")), Audio = tiny.Tone, Steps = 10 };
+        var req = new ImageEditRequest { Image = WriteSource(tiny.Temp.File(file)), Audio = tiny.Tone, Steps = steps };
         using var source = pipe.Prepare(req.Image, req.Fit);
         var chain = pipe.Invert(source, req.Steps);
-        try
-        {
-            using var a = pipe.EditLatents(chain, req);
-            using var a2 = pipe.EditLatents(chain, req);
-            using var b = pipe.EditLatents(chain, req with { Audio = tiny.Noise });
-            using var c = pipe.EditLatents(chain, req with { FeatureInjection = 0, AttnInjection = 0 });
-            using var d = pipe.EditLatents(chain, req with { Audio = null, Prompt = "a red barn" });
-            using var e = pipe.EditLatents(chain, req with { FeatureInjection = 0.5 });
-            Assert.True(Same(a, a2), "deterministic");
-            Assert.False(Same(a, b), "the sound matters");
-            Assert.False(Same(a, c), "injection matters");
-            Assert.False(Same(a, d), "text-only PnP differs");
-            Assert.False(Same(a, e), "the feature fraction matters");
-        }
+        try { body(pipe, req, chain); }
         finally
         {
             foreach (var t in chain) t.Dispose();
@@ -157,76 +144,68 @@ public class ImageEditPipelineTests(TinySonicFixture tiny, ITestOutputHelper out
     }
 
     [Fact]
-    public void SourceFeaturesRecordedByOneEditServeTheNextWithoutTheSourceBranch()
+    public void InjectionAndTheSoundChangeTheEdit() => OnInvertedSource("sound.png", 10, (pipe, req, chain) =>
     {
-        using var model = tiny.Load();
-        var pipe = new ImageEditPipeline(model);
-        var req = new ImageEditRequest { Image = WriteSource(tiny.Temp.File("features.png")), Audio = tiny.Tone, Steps = 10 };
+        using var a = pipe.EditLatents(chain, req);
+        using var a2 = pipe.EditLatents(chain, req);
+        using var b = pipe.EditLatents(chain, req with { Audio = tiny.Noise });
+        using var c = pipe.EditLatents(chain, req with { FeatureInjection = 0, AttnInjection = 0 });
+        using var d = pipe.EditLatents(chain, req with { Audio = null, Prompt = "a red barn" });
+        using var e = pipe.EditLatents(chain, req with { FeatureInjection = 0.5 });
+        Assert.True(Same(a, a2), "deterministic");
+        Assert.False(Same(a, b), "the sound matters");
+        Assert.False(Same(a, c), "injection matters");
+        Assert.False(Same(a, d), "text-only PnP differs");
+        Assert.False(Same(a, e), "the feature fraction matters");
+    });
+
+    [Fact]
+    public void SourceFeaturesRecordedByOneEditServeTheNextWithoutTheSourceBranch() => OnInvertedSource("features.png", 10, (pipe, req, chain) =>
+    {
         var other = req with { Audio = tiny.Noise };
-        using var source = pipe.Prepare(req.Image, req.Fit);
-        var chain = pipe.Invert(source, req.Steps);
-        try
-        {
-            using var plain = pipe.EditLatents(chain, other);
-            using var firstPlain = pipe.EditLatents(chain, req);
-            using var features = new PnpSourceFeatures();
-            using var first = pipe.EditLatents(chain, req, sourceFeatures: features);
-            Assert.True(Same(first, firstPlain), "recording changed the edit");
-            Assert.Equal(8, features.Steps);   // ⌊10 · 0.8⌋ injected timesteps
-            Assert.Equal(0, features.ReplayedSteps);
+        using var plain = pipe.EditLatents(chain, other);
+        using var firstPlain = pipe.EditLatents(chain, req);
+        using var features = new PnpSourceFeatures();
+        using var first = pipe.EditLatents(chain, req, sourceFeatures: features);
+        Assert.True(Same(first, firstPlain), "recording changed the edit");
+        Assert.Equal(8, features.Steps);   // ⌊10 · 0.8⌋ injected timesteps
+        Assert.Equal(0, features.ReplayedSteps);
 
-            using var replayed = pipe.EditLatents(chain, other, sourceFeatures: features);
-            Assert.Equal(8, features.ReplayedSteps);
-            double err = MaxAbs(replayed, plain), size = plain.abs().max().item<float>();
-            output.WriteLine($"replayed vs with the source branch: max |Δ| {err:g3} (largest {size:g3})");
-            Assert.True(err <= 1e-4 * size, $"replayed edit off by {err} (largest {size})");
-            Assert.False(Same(replayed, first), "the second sound was not used");
+        using var replayed = pipe.EditLatents(chain, other, sourceFeatures: features);
+        Assert.Equal(8, features.ReplayedSteps);
+        double err = MaxAbs(replayed, plain), size = plain.abs().max().item<float>();
+        output.WriteLine($"replayed vs with the source branch: max |Δ| {err:g3} (largest {size:g3})");
+        Assert.True(err <= 1e-4 * size, $"replayed edit off by {err} (largest {size})");
+        Assert.False(Same(replayed, first), "the second sound was not used");
 
-            using var wider = pipe.EditLatents(chain, other with { FeatureInjection = 1, AttnInjection = 1 }, sourceFeatures: features);
-            Assert.Equal(10, features.Steps);   // the two missing timesteps recorded, the eight held ones replayed
-            Assert.Equal(16, features.ReplayedSteps);
+        using var wider = pipe.EditLatents(chain, other with { FeatureInjection = 1, AttnInjection = 1 }, sourceFeatures: features);
+        Assert.Equal(10, features.Steps);   // the two missing timesteps recorded, the eight held ones replayed
+        Assert.Equal(16, features.ReplayedSteps);
 
-            using var weaker = pipe.EditLatents(chain, other with { Beta = 0.5 }, sourceFeatures: features);
-            using var weakerPlain = pipe.EditLatents(chain, other with { Beta = 0.5 });
-            Assert.True(Same(weaker, weakerPlain), "features recorded at another β were replayed");
-            Assert.Equal(16, features.ReplayedSteps);
-        }
-        finally
-        {
-            foreach (var t in chain) t.Dispose();
-        }
-    }
+        using var weaker = pipe.EditLatents(chain, other with { Beta = 0.5 }, sourceFeatures: features);
+        using var weakerPlain = pipe.EditLatents(chain, other with { Beta = 0.5 });
+        Assert.True(Same(weaker, weakerPlain), "features recorded at another β were replayed");
+        Assert.Equal(16, features.ReplayedSteps);
+    });
 
     [Fact]
-    public void EditsWithAndWithoutSourceFeaturesLeakNoTensors()
+    public void EditsWithAndWithoutSourceFeaturesLeakNoTensors() => OnInvertedSource("leak.png", 4, (pipe, req, chain) =>
     {
-        using var model = tiny.Load();
-        var pipe = new ImageEditPipeline(model);
-        var req = new ImageEditRequest { Image = WriteSource(tiny.Temp.File("leak.png")), Audio = tiny.Tone, Steps = 4 };
-        using var source = pipe.Prepare(req.Image, req.Fit);
-        var chain = pipe.Invert(source, req.Steps);
-        try
+        using (var warm = pipe.EditLatents(chain, req)) { }
+        using (var warm = pipe.EditLatents(chain, req with { Audio = tiny.Noise })) { }   // both sounds' embeddings cached before counting
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        using (var plain = pipe.EditLatents(chain, req)) { }
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        using (var features = new PnpSourceFeatures())
         {
-            using (var warm = pipe.EditLatents(chain, req)) { }
-            using (var warm = pipe.EditLatents(chain, req with { Audio = tiny.Noise })) { }   // both sounds' embeddings cached before counting
-            long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-            using (var plain = pipe.EditLatents(chain, req)) { }
-            Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
-            using (var features = new PnpSourceFeatures())
-            {
-                using (var first = pipe.EditLatents(chain, req, sourceFeatures: features)) { }
-                using (var second = pipe.EditLatents(chain, req with { Audio = tiny.Noise }, sourceFeatures: features)) { }
-                using (var rebound = pipe.EditLatents(chain, req with { Beta = 0.5 }, sourceFeatures: features)) { }
-                Assert.Equal(3, features.Steps);
-                Assert.Equal(3, features.ReplayedSteps);
-            }
-            Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+            using (var first = pipe.EditLatents(chain, req, sourceFeatures: features)) { }
+            using (var second = pipe.EditLatents(chain, req with { Audio = tiny.Noise }, sourceFeatures: features)) { }
+            using (var rebound = pipe.EditLatents(chain, req with { Beta = 0.5 }, sourceFeatures: features)) { }
+            Assert.Equal(3, features.Steps);
+            Assert.Equal(3, features.ReplayedSteps);
         }
-        finally
-        {
-            foreach (var t in chain) t.Dispose();
-        }
-    }
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    });
 
     [Fact]
     public void NonSquareSourcesComeBackAtTheirSize()

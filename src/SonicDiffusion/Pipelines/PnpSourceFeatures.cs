@@ -11,7 +11,7 @@ namespace SonicDiffusion.Pipelines;
 /// adapters still run on null audio), whether audio is used at all, and the feature sites: a request that differs in one
 /// of these clears what was recorded. For one photo edited with many sounds (`sonic edit --audio DIR`, `sonic eval edit`).
 /// Holds its tensors outside every dispose scope until disposed: at SD v1 size (512², float32) about 55 MB per injected
-/// timestep, 2.2 GB for the official 40 of 50.
+/// timestep by the tensor shapes, 2.2 GB for the official 40 of 50.
 /// </summary>
 public sealed class PnpSourceFeatures(string? sourceId = null) : IDisposable
 {
@@ -23,7 +23,8 @@ public sealed class PnpSourceFeatures(string? sourceId = null) : IDisposable
     public string? SourceId { get; } = sourceId;
 
     private readonly Dictionary<(int T, ResnetBlock2D Block), Tensor> _residuals = [];
-    private readonly Dictionary<(int T, Attention Attn), (Tensor Q, Tensor K)> _queryKeys = [];
+    private readonly Dictionary<(int T, Attention Attn), Tensor> _queries = [];
+    private readonly Dictionary<(int T, Attention Attn), Tensor> _keys = [];
     private readonly HashSet<int> _residualSteps = [];
     private readonly HashSet<int> _attentionSteps = [];
     private IReadOnlyList<Tensor>? _chain;
@@ -59,30 +60,36 @@ public sealed class PnpSourceFeatures(string? sourceId = null) : IDisposable
         if (attention) _attentionSteps.Add(t);
     }
 
-    internal void Record(int t, ResnetBlock2D block, Tensor residual) => Keep(_residuals, (t, block), residual.clone().DetachFromDisposeScope());
+    internal void Record(int t, ResnetBlock2D block, Tensor residual) => Keep(_residuals, (t, block), residual);
 
     internal void Record(int t, Attention attn, Tensor q, Tensor k)
     {
-        if (_queryKeys.Remove((t, attn), out var old)) { old.Q.Dispose(); old.K.Dispose(); }
-        _queryKeys[(t, attn)] = (q.clone().DetachFromDisposeScope(), k.clone().DetachFromDisposeScope());
+        Keep(_queries, (t, attn), q);
+        Keep(_keys, (t, attn), k);
     }
 
     internal Tensor Residual(int t, ResnetBlock2D block) => _residuals[(t, block)];
 
-    internal (Tensor Q, Tensor K) QueryKey(int t, Attention attn) => _queryKeys[(t, attn)];
+    internal (Tensor Q, Tensor K) QueryKey(int t, Attention attn) => (_queries[(t, attn)], _keys[(t, attn)]);
 
+    /// <summary>Stores a copy of <paramref name="value"/> outside every dispose scope, disposing what was there.</summary>
     private static void Keep<TKey>(Dictionary<TKey, Tensor> map, TKey key, Tensor value) where TKey : notnull
     {
         if (map.Remove(key, out var old)) old.Dispose();
-        map[key] = value;
+        map[key] = value.clone().DetachFromDisposeScope();
+    }
+
+    private static void Release<TKey>(Dictionary<TKey, Tensor> map) where TKey : notnull
+    {
+        foreach (var t in map.Values) t.Dispose();
+        map.Clear();
     }
 
     private void Clear()
     {
-        foreach (var t in _residuals.Values) t.Dispose();
-        foreach (var (q, k) in _queryKeys.Values) { q.Dispose(); k.Dispose(); }
-        _residuals.Clear();
-        _queryKeys.Clear();
+        Release(_residuals);
+        Release(_queries);
+        Release(_keys);
         _residualSteps.Clear();
         _attentionSteps.Clear();
     }
