@@ -67,51 +67,12 @@ TRAIN_THREADS="${TRAIN_THREADS:-1}"
 export OMP_NUM_THREADS="$TRAIN_THREADS" MKL_NUM_THREADS="$TRAIN_THREADS"
 EXTRA_ARGS="${EXTRA_ARGS:-}"
 
-SONIC="$ROOT/src/SonicDiffusion.Cli/bin/Release/net10.0/linux-x64/sonic"
 WORLD="$MINI_ROOT/world"
 mkdir -p "$MINI_ROOT"
-
-say() { echo "[$(date '+%F %T')] $*" | tee -a "$MINI_ROOT/train-mini.log"; }
-
-child=""
-branches=()
-stop() {
-    say "signal received; stopping ${child:+pid $child }${branches[*]:+branches ${branches[*]} }(the trainer checkpoints first)"
-    for p in $child "${branches[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    exit 143
-}
-trap stop TERM INT
-
-# run LOG ARGS...: runs sonic in the background (so signals reach the trap), appending its output to LOG. A trainer
-# that fails is resumed from its last checkpoint (--resume) up to RETRIES more times before the script gives up: a long
-# CPU run should not end on one rare native error. Exit 1 is sonic's "bad input" (a one-line error about a file, option
-# or saved config, e.g. a resume with other settings): retrying cannot help, so the script stops at once.
-RETRIES="${RETRIES:-3}"
-run() {
-    local log="$1"; shift
-    local attempt=0
-    while true; do
-        echo "[$(date '+%F %T')] sonic $*" >> "$log"
-        "$SONIC" "$@" >> "$log" 2>&1 &
-        child=$!
-        local rc=0
-        wait "$child" || rc=$?
-        child=""
-        [[ $rc -eq 0 ]] && return 0
-        if [[ $rc -ne 1 && " $* " == *" --resume "* && $attempt -lt $RETRIES ]]; then
-            attempt=$((attempt + 1))
-            say "failed (exit $rc): sonic $* — resuming from the last checkpoint (retry $attempt of $RETRIES)"
-            sleep 10
-            continue
-        fi
-        say "FAILED (exit $rc): sonic $* — see $log"; exit "$rc"
-    done
-}
-
-say "building (dotnet build -c Release)"
-dotnet build -c Release "$ROOT/src/SonicDiffusion.Cli/SonicDiffusion.Cli.csproj" >> "$MINI_ROOT/build.log" 2>&1 \
-    || { say "build failed — see $MINI_ROOT/build.log"; exit 1; }
+LOG_FILE="$MINI_ROOT/train-mini.log"
+# shellcheck source=scripts/train-lib.sh
+source "$ROOT/scripts/train-lib.sh"
+build
 
 # 1. The world.
 if [[ -f "$WORLD/world.json" && -f "$WORLD/manifest.jsonl" ]] && grep -q "\"count\": $MINI_COUNT," "$WORLD/world.json" \
@@ -121,7 +82,7 @@ else
     say "synth: $MINI_COUNT samples, seed $MINI_SEED -> $WORLD"
     # An interrupted generation leaves files without world.json, which synth refuses to overwrite: start it over.
     if [[ -d "$WORLD" && ! -f "$WORLD/world.json" ]]; then rm -rf "$WORLD"; fi
-    run "$MINI_ROOT/synth.log" data synth --out "$WORLD" --count "$MINI_COUNT" --seed "$MINI_SEED"
+    run "$MINI_ROOT/synth.log" data synth --world 1 --out "$WORLD" --count "$MINI_COUNT" --seed "$MINI_SEED"
 fi
 MANIFEST="$WORLD/manifest.jsonl"
 
@@ -205,15 +166,7 @@ clap_stage() {
 }
 
 if (( CLAP_TEXT_STEP > 0 )); then
-    # Each branch is a child with its own trap; the parent's trap forwards SIGTERM to both.
-    ( trap 'kill -TERM $child 2>/dev/null; wait; exit 143' TERM; child=""; base_stage ) &
-    branches=($!)
-    ( trap 'kill -TERM $child 2>/dev/null; wait; exit 143' TERM; child=""; clap_stage ) &
-    branches+=($!)
-    failed=0
-    for b in "${branches[@]}"; do wait "$b" || failed=$?; done
-    branches=()
-    (( failed == 0 )) || { say "base/clap failed (exit $failed)"; exit "$failed"; }
+    parallel base_stage clap_stage
 else
     base_stage
     clap_stage

@@ -60,7 +60,7 @@ public class SyntheticWorldTests(SmallWorldFixture world) : IClassFixture<SmallW
     [Fact]
     public void ClassesAreBalancedOverSplits()
     {
-        var plans = Enumerable.Range(0, 900).Select(i => WorldGenerator.Plan(11, i)).ToList();
+        var plans = Enumerable.Range(0, 900).Select(i => WorldGenerator.Plan(11, i, world: 1)).ToList();
         foreach (var info in WorldClasses.All)
         {
             var mine = plans.Where(p => p.Class == info.Class).ToList();
@@ -69,12 +69,28 @@ public class SyntheticWorldTests(SmallWorldFixture world) : IClassFixture<SmallW
             Assert.Equal(10, mine.Count(p => p.Split == "val"));
             Assert.Equal(10, mine.Count(p => p.Split == "test"));
         }
-        // A small world still has every class in every split.
+        // World 2: the same classes and blocks; clips of a class's held-out recipe are all test, never train or val.
+        var plans2 = Enumerable.Range(0, 900).Select(i => WorldGenerator.Plan(11, i)).ToList();
+        Assert.Equal(plans.Select(p => p.Class), plans2.Select(p => p.Class));
+        for (int i = 0; i < plans.Count; i++)
+        {
+            bool heldOut = WorldGenerator.IsHeldOutRecipe(plans2[i].Class, plans2[i].Recipe);
+            if (heldOut) Assert.Equal("test", plans2[i].Split);
+            else if (SoundSynth.RecipeCount(plans2[i].Class) > 1 || plans2[i].Split != "test") Assert.Equal(plans[i].Split, plans2[i].Split);
+        }
+        double share = plans2.Count(p => p.Split == "test" && plans[p.Index].Split != "test") / (double)plans.Count(p => p.Split != "test");
+        Assert.InRange(share, 0.04, 0.12);
+        // A small world still has every class in every split (world 1; in world 2 a held-out recipe's clip moves to test).
+        using var small = RepoPaths.NewTemp();
+        var smallRows = DatasetManifest.Read(WorldGenerator.Generate(small.Path, SmallWorldFixture.Seed, SmallWorldFixture.Count, world: 1).ManifestPath).Rows;
         foreach (var info in WorldClasses.All)
+        {
             foreach (var split in ManifestRow.Splits)
-                Assert.Contains(world.Manifest.Rows, r => r.Label == info.Label && r.Split == split);
+                Assert.Contains(smallRows, r => r.Label == info.Label && r.Split == split);
+            Assert.Contains(world.Manifest.Rows, r => r.Label == info.Label && r.Split == "test");
+        }
         Assert.Equal(world.Summary.SplitCounts["train"], world.Manifest.Rows.Count(r => r.Split == "train"));
-        Assert.Equal(9, world.Summary.SplitCounts["train"]);
+        Assert.Equal(Enumerable.Range(0, SmallWorldFixture.Count).Count(i => WorldGenerator.Plan(SmallWorldFixture.Seed, i).Split == "train"), world.Summary.SplitCounts["train"]);
     }
 
     [Fact]
@@ -100,7 +116,10 @@ public class SyntheticWorldTests(SmallWorldFixture world) : IClassFixture<SmallW
             Assert.NotNull(WorldClasses.FromLabel(row.Label));
             Assert.InRange(row.Number("intensity")!.Value, 0, 1);
             Assert.Contains(row.Text("time_of_day"), new[] { "day", "dusk", "night" });
-            Assert.Contains(WorldClasses.FromLabel(row.Label)!.Settings, s => s.Id == row.Text("setting"));
+            var backdrop = WorldGenerator.Plan(SmallWorldFixture.Seed, (int)row.Number("index")!.Value).Backdrop!;
+            Assert.Equal(backdrop.Id, row.Text("setting"));
+            Assert.Equal(2, row.Number("world"));
+            Assert.StartsWith(row.Label + "/", row.Text(WorldGenerator.RecipeColumn));
         }
     }
 
@@ -130,6 +149,19 @@ public class SyntheticWorldTests(SmallWorldFixture world) : IClassFixture<SmallW
             $"{cls}: changed-pixel fraction {string.Join(" / ", mag.Select(v => v.ToString("0.000")))} at intensity {string.Join(" / ", levels)}");
     }
 
+    [Theory]
+    [MemberData(nameof(AllClasses))]
+    public void IntensityRaisesVisualMagnitudeOnASharedBackdrop(WorldClass cls)
+    {
+        double[] levels = [0.1, 0.5, 0.9];
+        var mag = levels.Select(level => Enumerable.Range(0, 3).Average(k =>
+            SceneRenderer.VisualMagnitude(WorldGenerator.Plan(77, k) with { Class = cls, Intensity = level }))).ToArray();
+        Assert.True(mag[0] > 0.002 && mag[1] > mag[0] * 1.15 && mag[2] > mag[1] * 1.15,
+            $"{cls}: changed-pixel fraction {string.Join(" / ", mag.Select(v => v.ToString("0.000")))} at intensity {string.Join(" / ", levels)}");
+        // The event stays an event: even at full intensity it changes well under half of the picture.
+        Assert.True(mag[2] < 0.35, $"{cls}: the event changes {mag[2]:0.000} of the picture at intensity 0.9");
+    }
+
     public static TheoryData<WorldClass> AllClasses() => new(Enum.GetValues<WorldClass>());
 
     [Fact]
@@ -146,7 +178,9 @@ public class SyntheticWorldTests(SmallWorldFixture world) : IClassFixture<SmallW
                 Assert.NotEqual(info.Label, text);
                 Assert.True(text.Split(' ').Length >= 5, text);
                 Assert.Equal(text.ToLowerInvariant(), text);
-                bool namesPlace = text.Contains(scene.Setting.Phrase);
+                bool namesPlace = scene.Backdrop is { } b
+                    ? PlaceWords(b).Any(text.Contains)
+                    : text.Contains(scene.Setting.Phrase);
                 bool namesTime = text.Contains("night") || text.Contains("day") || text.Contains("dusk") || text.Contains("sunset") || text.Contains("evening")
                     || text.Contains("twilight") || text.Contains("moon") || text.Contains("sky") || text.Contains("clouds") || text.Contains("water") || text.Contains("light");
                 Assert.True(namesPlace || namesTime, text);
@@ -156,6 +190,73 @@ public class SyntheticWorldTests(SmallWorldFixture world) : IClassFixture<SmallW
             }
         }
         Assert.All(world.Manifest.Rows, r => Assert.Equal(CaptionWriter.Write(WorldGenerator.Plan(SmallWorldFixture.Seed, (int)r.Number("index")!.Value)), r.Caption));
+    }
+
+    private static string[] PlaceWords(SceneBackdrop b)
+    {
+        string[] water = b.Water switch
+        {
+            WaterKind.Lake => ["lake"],
+            WaterKind.Sea => ["sea", "coast"],
+            WaterKind.River => ["river"],
+            _ => ["pond"],
+        };
+        string[] ground = b.Ground switch
+        {
+            GroundKind.Grass => ["grass", "meadow"],
+            GroundKind.Wheat => ["wheat", "golden field"],
+            GroundKind.Sand => ["sand"],
+            GroundKind.Snow => ["snow"],
+            GroundKind.Mud => ["mud"],
+            _ => ["rock", "stony"],
+        };
+        return [.. water, .. ground];
+    }
+
+    [Fact]
+    public void RealRecordingsArePairedWithScenesOfTheirClass()
+    {
+        using var tmp = RepoPaths.NewTemp();
+        Directory.CreateDirectory(tmp.File("real/audio"));
+        WavWriter.WritePcm16(tmp.File("real/audio/fire-a.wav"), SoundSynth.Synthesize(WorldClass.FireCrackling, 0.5, 2, new WorldRandom(1)), 44100);
+        WavWriter.WritePcm16(tmp.File("real/audio/fire-b.wav"), SoundSynth.Synthesize(WorldClass.FireCrackling, 0.7, 2, new WorldRandom(2)), 44100);
+        WavWriter.WritePcm16(tmp.File("real/audio/rain.wav"), SoundSynth.Synthesize(WorldClass.Raining, 0.5, 2, new WorldRandom(3)), 44100);
+        File.WriteAllLines(tmp.File("real/manifest.jsonl"),
+        [
+            """{"audio":"audio/fire-a.wav","label":"Fire Crackling","split":"train","source_package":"pkg-a","licence":"GPL-2+"}""",
+            """{"audio":"audio/fire-b.wav","label":"fire_crackling","split":"train","source_package":"pkg-b","licence":"CC-BY-SA-3.0"}""",
+            """{"audio":"audio/rain.wav","label":"raining","split":"val","source_package":"pkg-c","licence":"GPL-3+"}""",
+        ]);
+        var real = RealRecordings.Read(tmp.File("real/manifest.jsonl"));
+        var summary = WorldGenerator.Generate(tmp.File("world"), 3, 9, real: real, realPerClass: 4);
+        var m = DatasetManifest.Read(summary.ManifestPath);
+        Assert.Empty(m.Issues);
+        var rows = m.Rows.Where(r => r.Extra.ContainsKey("real")).ToList();
+        Assert.Equal(9 + 5, m.Rows.Count);                     // 2 fire clips × 2 scenes each, 1 rain clip (val) × 1
+        Assert.Equal(4, rows.Count(r => r.Label == "fire_crackling" && r.Split == "train"));
+        Assert.Single(rows, r => r.Label == "raining" && r.Split == "val");
+        Assert.Equal(2, rows.Where(r => r.Label == "fire_crackling").Select(r => r.Audio).Distinct().Count());
+        foreach (var r in rows)
+        {
+            string source = r.Text("source_package")!;
+            Assert.Equal($"real/{source}", r.Text(WorldGenerator.RecipeColumn));
+            Assert.NotNull(r.Text("licence"));
+            Assert.Null(r.Number("intensity"));                // a real clip's intensity is unknown
+            string original = tmp.File($"real/audio/{(source == "pkg-a" ? "fire-a" : source == "pkg-b" ? "fire-b" : "rain")}.wav");
+            Assert.Equal(File.ReadAllBytes(original), File.ReadAllBytes(m.AudioPath(r)));
+            int index = (int)r.Number("index")!.Value;
+            Assert.Equal(CaptionWriter.Write(WorldGenerator.Plan(3, index) with { Class = WorldClasses.FromLabel(r.Label)!.Class, Split = r.Split, Recipe = -1 }), r.Caption);
+            Assert.True(File.Exists(m.ImagePath(r)));
+        }
+        var worldJson = JsonNode.Parse(File.ReadAllText(tmp.File("world/world.json")))!;
+        Assert.Equal(4, worldJson["real_clips"]!["fire_crackling"]!["rows"]!.GetValue<int>());
+
+        // Bad input names the file and line.
+        File.WriteAllText(tmp.File("bad.jsonl"), "{\"audio\":\"x.wav\",\"label\":\"fire_crackling\",\"split\":\"train\"}\n{\"audio\":\"y.wav\",\"label\":\"birdsong\",\"split\":\"train\"}\n");
+        var err = Assert.Throws<SonicDiffusion.Core.SonicException>(() => RealRecordings.Read(tmp.File("bad.jsonl")));
+        Assert.Contains("bad.jsonl:2: label 'birdsong'", err.Message);
+        Assert.Contains("--world 2", Assert.Throws<SonicDiffusion.Core.SonicException>(() => WorldGenerator.Generate(tmp.File("w1"), 3, 9, world: 1, real: real)).Message);
+        Assert.Equal("wind_noise", RealRecordings.NormalizeLabel(" Wind-Noise "));
     }
 
     [Fact]

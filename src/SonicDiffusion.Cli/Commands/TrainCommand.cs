@@ -242,17 +242,26 @@ public static partial class TrainCommand
     {
         var common = new Common(new Defaults(Steps: 3000, Batch: 64, Lr: 1e-3, Warmup: 200, MinLrRatio: 0.05, Ema: null, CheckpointEvery: 250));
         var textEncoder = new Option<string>("--text-encoder") { Description = "The frozen text encoder: a text_encoder/ folder, or a model folder containing one", Required = true };
+        var augment = new Option<bool>("--augment")
+        {
+            Description = "Augment the cached crops (speed, tilt, reverb, background, noise, gain, clipping, MP3/Ogg round trip with Debian's ffmpeg); crop 0 of each clip stays clean; at least 3 crops per clip",
+        };
         var cmd = new Command("clap", "Train the CNN14-style audio encoder CLAP-style (symmetric InfoNCE against the frozen text encoder's pooled caption embedding); export audio_encoder/");
         common.AddTo(cmd);
         cmd.Options.Add(textEncoder);
+        cmd.Options.Add(augment);
         cmd.SetAction(pr =>
         {
-            var options = common.Options(pr, new ClapTrainingOptions()).Validate();
+            var options = common.Options(pr, new ClapTrainingOptions());
+            if (pr.GetValue(augment) && options.Augment is null) options = options with { Augment = new AudioAugmentationOptions(), CropsPerClip = Math.Max(3, options.CropsPerClip) };
+            options = options.Validate();
+            var augmentation = options.Augment is { } a ? new AudioAugmentation(a, options.FrontEnd.SampleRate) : null;
+            if (augmentation is { HasCodec: false }) Log("train clap: ffmpeg not found, so the augmentation leaves out the MP3/Ogg round trip (apt-get install ffmpeg)");
             var (manifest, rows) = common.ReadRows(pr);
             string runDir = common.RunDir(pr);
             string textDir = pr.GetValue(textEncoder)!;
             if (Directory.Exists(Path.Combine(textDir, "text_encoder"))) textDir = Path.Combine(textDir, "text_encoder");
-            using var mels = ConsoleProgress.Run(p => MelCache.LoadOrBuild(manifest, rows, options.FrontEnd, options.CropsPerClip, common.CacheDir(pr, manifest), p, Log, pr.GetValue(common.Threads), CliContext.Cancellation));
+            using var mels = ConsoleProgress.Run(p => MelCache.LoadOrBuild(manifest, rows, options.FrontEnd, options.CropsPerClip, common.CacheDir(pr, manifest), p, Log, pr.GetValue(common.Threads), CliContext.Cancellation, augmentation));
             Tensor pooled;
             using (var text = ClipTextModel.FromFolder(textDir))
                 pooled = ClapTrainingTask.PoolCaptions(text, ClipTokenizer.Default, mels.Rows.Select(r => r.Caption).ToList());

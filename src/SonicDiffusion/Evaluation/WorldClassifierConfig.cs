@@ -35,5 +35,12 @@ public sealed record WorldClassifierConfig
     }
 
     /// <summary>Index of a label id, or −1.</summary>
-    public int LabelIndex(string label) => Array.IndexOf(Labels, label);
+    /// <summary>The index of a label, written with spaces, hyphens or underscores in any case ("Wind noise" = "wind_noise"), or −1.</summary>
+    public int LabelIndex(string label)
+    {
+        int exact = Array.IndexOf(Labels, label);
+        if (exact >= 0) return exact;
+        string key = Data.World.RealRecordings.NormalizeLabel(label);
+        return Array.FindIndex(Labels, l => Data.World.RealRecordings.NormalizeLabel(l) == key);
+    }
 }

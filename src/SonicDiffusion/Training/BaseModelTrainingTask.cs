@@ -179,12 +179,17 @@ public sealed class BaseModelTrainingTask : ITrainingTask, IDisposable
         }
         else
         {
+            double weight = Options.DistillationWeight ?? 1;
             Tensor context, target;
-            using (torch.no_grad())
+            using (torch.no_grad()) context = TextEncoder.forward(ids);
+            if (weight == 0)
             {
-                context = TextEncoder.forward(ids);
-                target = _teacher.forward(xt, t, context);
+                // A fine-tune of the teacher on new data: nothing to distil, so the teacher's UNet is not run.
+                var tuned = Unet.forward(xt, t, context);
+                var tunedMse = (tuned - noise).square().mean();
+                return new TrainingLoss(tunedMse, new Dictionary<string, Tensor> { ["mse"] = tunedMse });
             }
+            using (torch.no_grad()) target = _teacher.forward(xt, t, context);
             var prediction = Unet.forward(xt, t, context);
             var mse = (prediction - noise).square().mean();
             var distill = (prediction - target).square().mean();

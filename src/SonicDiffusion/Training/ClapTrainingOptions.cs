@@ -55,6 +55,8 @@ public sealed record ClapTrainingOptions
     public double InitialTemperature { get; init; } = 0.07;
     /// <summary>Learn log(1/τ) (clamped to 1/τ ≤ 100, as CLIP) or keep τ fixed.</summary>
     public bool LearnTemperature { get; init; } = true;
+    /// <summary>Augmentation of crops 1…K−1 in the mel cache (crop 0 stays clean); null = none (and out of the saved config).</summary>
+    public AudioAugmentationOptions? Augment { get; init; }
 
     public ClapTrainingOptions Validate()
     {
@@ -65,6 +67,8 @@ public sealed record ClapTrainingOptions
             throw new SonicException("CLAP training: the encoder config's sample_rate / window_size / hop_size must match the front end's sample_rate / n_fft / hop_length");
         if (CropsPerClip < 1) throw new SonicException($"CLAP training: crops per clip {CropsPerClip} must be >= 1");
         if (!(InitialTemperature > 0)) throw new SonicException($"CLAP training: temperature {InitialTemperature} must be > 0");
+        if (Augment is not null && CropsPerClip < 2) throw new SonicException($"CLAP training: augmentation needs at least 2 crops per clip (crop 0 stays clean), got {CropsPerClip}");
+        Augment?.Validate();
         return this;
     }
 

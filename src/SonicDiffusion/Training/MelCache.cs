@@ -56,9 +56,12 @@ public sealed class MelCache : IDisposable
         _entryBytes = frames * mels * 2;
     }
 
-    public static string ComputeKey(DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, ClapFrontEndConfig frontEnd, int crops) =>
-        new CacheKey().Add(Format).Add(JsonSerializer.Serialize(frontEnd, ConfigJson.Options)).Add(crops)
-            .AddRows(manifest, rows, r => r.Audio).Finish();
+    public static string ComputeKey(DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, ClapFrontEndConfig frontEnd, int crops, AudioAugmentation? augment = null)
+    {
+        var key = new CacheKey().Add(Format).Add(JsonSerializer.Serialize(frontEnd, ConfigJson.Options)).Add(crops);
+        if (augment is not null) key.Add("augment").Add(augment.Describe());
+        return key.AddRows(manifest, rows, r => r.Audio).Finish();
+    }
 
     /// <summary>First sample of crop <paramref name="crop"/> of <paramref name="crops"/> for a clip longer than <paramref name="numSamples"/>.</summary>
     public static long CropStart(long length, long numSamples, int crop, int crops) =>
@@ -75,16 +78,19 @@ public sealed class MelCache : IDisposable
         return ClapFrontEnd.FitToLength(rotated, numSamples);
     }
 
-    /// <summary>Opens the cache for these rows, computing it first when absent.</summary>
+    /// <summary>
+    /// Opens the cache for these rows, computing it first when absent. With <paramref name="augment"/>, crops 1…K−1 of
+    /// every clip are augmented copies (crop 0 stays what inference computes).
+    /// </summary>
     public static MelCache LoadOrBuild(DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, ClapFrontEndConfig frontEnd, int crops, string cacheDir,
-        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, int threads = 2, CancellationToken cancel = default)
+        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, int threads = 2, CancellationToken cancel = default, AudioAugmentation? augment = null)
     {
         if (crops < 1) throw new SonicException($"mel cache: crops per clip {crops} must be >= 1");
         if (rows.Count == 0) throw new SonicException($"{manifest.FilePath}: no rows to cache");
         frontEnd.Validate();
-        string key = ComputeKey(manifest, rows, frontEnd, crops);
+        string key = ComputeKey(manifest, rows, frontEnd, crops, augment);
         string path = Path.Combine(cacheDir, $"mels-{crops}x-{key[..16]}.safetensors");
-        if (!File.Exists(path)) Build(manifest, rows, frontEnd, crops, key, path, progress, log, threads, cancel);
+        if (!File.Exists(path)) Build(manifest, rows, frontEnd, crops, key, path, progress, log, threads, cancel, augment);
         else log?.Invoke($"mel cache: {path}");
         return Open(manifest, path, key);
     }
@@ -117,7 +123,7 @@ public sealed class MelCache : IDisposable
     }
 
     private static void Build(DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, ClapFrontEndConfig config, int crops, string key, string path,
-        IProgress<ProgressInfo>? progress, Action<string>? log, int threads, CancellationToken cancel)
+        IProgress<ProgressInfo>? progress, Action<string>? log, int threads, CancellationToken cancel, AudioAugmentation? augment)
     {
         using var frontEnd = new ClapFrontEnd(config);
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancel };
@@ -160,8 +166,11 @@ public sealed class MelCache : IDisposable
                 Parallel.For(0, count, options, j =>
                 {
                     using var scope = torch.NewDisposeScope();
-                    var full = PreparedFull(frontEnd, manifest.AudioPath(rows[keep[first + j]]));
-                    var crop = torch.stack(Enumerable.Range(0, crops).Select(k => Fit(full, config.NumSamples, k, crops)).ToArray(), 0);
+                    var row = rows[keep[first + j]];
+                    var full = PreparedFull(frontEnd, manifest.AudioPath(row));
+                    var crop = torch.stack(Enumerable.Range(0, crops).Select(k => augment is null || k == 0
+                        ? Fit(full, config.NumSamples, k, crops)
+                        : Augmented(augment, Fit(full, config.NumSamples, k, crops), row, k, rng => Background(frontEnd, manifest, rows, keep, row, rng))).ToArray(), 0);
                     var mel = frontEnd.LogMel(crop);                                           // [K, 1, T, M]
                     shard.narrow(0, (long)j * crops, crops).copy_(mel.squeeze(1).to_type(ScalarType.Float16));
                     int n = Interlocked.Increment(ref done);
@@ -181,7 +190,28 @@ public sealed class MelCache : IDisposable
             ["front_end"] = JsonSerializer.Serialize(config, new JsonSerializerOptions(ConfigJson.Options) { WriteIndented = false }),
             ["layout"] = "entry = clip * crops + crop; shards of 256 clips; float16 [entries, frames, n_mels]",
         });
-        log?.Invoke($"mel cache: wrote {keep.Count} clips × {crops} crops to {path}");
+        log?.Invoke($"mel cache: wrote {keep.Count} clips × {crops} crops to {path}"
+            + (augment is null ? "" : $" (crops 1-{crops - 1} augmented{(augment.HasCodec ? "" : "; no ffmpeg, so no codec round trips")})"));
+    }
+
+    private static Tensor Augmented(AudioAugmentation augment, Tensor crop, ManifestRow row, int k, Func<Data.World.WorldRandom, float[]?> background)
+    {
+        using (crop)
+            return torch.tensor(augment.Apply(crop.data<float>().ToArray(), (ulong)row.Line, k, background));
+    }
+
+    /// <summary>A random clip of another label than <paramref name="row"/>'s, prepared like the others, or null.</summary>
+    private static float[]? Background(ClapFrontEnd frontEnd, DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, List<int> keep, ManifestRow row,
+        Data.World.WorldRandom rng)
+    {
+        for (int tries = 0; tries < 8; tries++)
+        {
+            var other = rows[keep[rng.Next(keep.Count)]];
+            if (other.Label == row.Label) continue;
+            using var wave = PreparedFull(frontEnd, manifest.AudioPath(other));
+            return wave.data<float>().ToArray();
+        }
+        return null;
     }
 
     /// <summary>The whole clip as the front end prepares it (mono, resampled), not yet fitted: [L].</summary>

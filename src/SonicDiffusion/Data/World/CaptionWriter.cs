@@ -2,7 +2,8 @@ namespace SonicDiffusion.Data.World;
 
 /// <summary>
 /// BLIP-2-like captions that describe the drawn picture (subject sized by intensity, setting, time of day) in varied
-/// phrasings; never the bare class name.
+/// phrasings; never the bare class name. World-2 captions name the event and the backdrop ("a campfire burning on a
+/// sandy beach by the sea at dusk"), so text can change the backdrop while the sound sets the event.
 /// </summary>
 public static class CaptionWriter
 {
@@ -10,6 +11,7 @@ public static class CaptionWriter
 
     public static string Write(WorldScene scene, WorldRandom rng)
     {
+        if (scene.Backdrop is { } backdrop) return WriteEvent(scene, backdrop, rng);
         string subject = Subject(scene, rng);
         string place = scene.Setting.Phrase;
         string time = rng.Pick(TimePhrases(scene));
@@ -28,6 +30,98 @@ public static class CaptionWriter
             _ => $"a picture of {subject} {place} {time}",
         };
     }
+
+    private static string WriteEvent(WorldScene scene, SceneBackdrop backdrop, WorldRandom rng)
+    {
+        string subject = EventSubject(scene, rng);
+        string place = backdrop.Phrase(rng);
+        string time = rng.Pick(EventTimePhrases(scene.TimeOfDay, backdrop.Overcast));
+        return rng.Next(8) switch
+        {
+            0 => $"{subject} {place} {time}",
+            1 => $"a photo of {subject} {place} {time}",
+            2 => $"{subject} {time} {place}",
+            3 => $"an illustration of {subject} {place} {time}",
+            4 => $"a painting of {subject} {place}",
+            5 => $"{time}, {subject} {place}",
+            6 => $"a view of {subject} {place} {time}",
+            _ => $"a picture of {subject} {place} {time}",
+        };
+    }
+
+    private static string EventSubject(WorldScene scene, WorldRandom rng)
+    {
+        double i = scene.Intensity;
+        int band = i < 1.0 / 3 ? 0 : i < 2.0 / 3 ? 1 : 2;
+        string[][] bands = scene.Class switch
+        {
+            WorldClass.WindNoise =>
+            [
+                ["trees swaying in a gentle breeze", "a light breeze blowing", "grass moving in a soft wind"],
+                ["trees bending in the wind", "wind blowing leaves around", "windy weather"],
+                ["trees bent by a strong gale", "a windstorm blowing leaves through the air", "strong wind bending the trees"],
+            ],
+            WorldClass.SquishingWater =>
+            [
+                ["a rubber boot in a muddy puddle", "a boot standing in a shallow puddle of mud", "a boot in the mud"],
+                ["a boot squelching in a muddy puddle", "muddy footprints leading to a rubber boot", "a boot splashing through wet mud"],
+                ["a boot stomping through deep mud with mud splattering", "a trail of muddy footprints and a boot in a puddle", "mud splashing around a rubber boot"],
+            ],
+            WorldClass.SplashingWater =>
+            [
+                ["a small splash in the water", "a little splash of water", "a few droplets splashing up from the water"],
+                ["water splashing", "a splash of water with ripples", "a splash on the water surface"],
+                ["a huge splash of water", "a big splash sending water flying", "a massive splash with droplets everywhere"],
+            ],
+            WorldClass.FireCrackling =>
+            [
+                ["a small campfire", "a little fire burning between stones", "a small campfire with low flames"],
+                ["a campfire burning", "a crackling campfire", "a fire burning on logs"],
+                ["a large bonfire with tall flames", "a big roaring campfire", "a blazing fire with sparks flying"],
+            ],
+            WorldClass.Raining =>
+            [
+                ["a light drizzle", "light rain falling", "a few raindrops falling"],
+                ["rain falling", "steady rain pouring down", "rainy weather"],
+                ["a heavy downpour", "heavy rain pouring down", "a torrential rainstorm"],
+            ],
+            WorldClass.UnderwaterBubbling =>
+            [
+                ["a few bubbles rising in the water", "small air bubbles in the water", "a few bubbles on the water"],
+                ["bubbles rising in the water", "water bubbling", "air bubbles coming up through the water"],
+                ["many bubbles rising through the water", "water bubbling furiously", "a cloud of bubbles in the water"],
+            ],
+            WorldClass.Thunder =>
+            [
+                ["a single bolt of lightning", "a lightning bolt striking from a dark cloud", "a thunderstorm with one lightning strike"],
+                ["two lightning bolts striking", "a thunderstorm with lightning", "lightning striking from dark clouds"],
+                ["three bright lightning bolts", "a violent thunderstorm with many lightning bolts", "multiple lightning strikes"],
+            ],
+            WorldClass.WaterfallBurbling =>
+            [
+                ["a narrow waterfall", "a thin waterfall falling from a rock", "a small waterfall"],
+                ["a waterfall", "a waterfall pouring over a rock", "a waterfall flowing into the water"],
+                ["a wide, powerful waterfall", "a big waterfall crashing into the water", "a large waterfall"],
+            ],
+            _ =>
+            [
+                ["a small explosion", "a small blast with smoke", "a little explosion on the ground"],
+                ["an explosion", "a fiery explosion with smoke", "an explosion with a fireball"],
+                ["a massive explosion", "a huge fireball exploding", "a giant explosion with debris flying"],
+            ],
+        };
+        return rng.Pick(bands[band]);
+    }
+
+    private static string[] EventTimePhrases(TimeOfDay time, bool overcast) => (time, overcast) switch
+    {
+        (TimeOfDay.Day, false) => ["on a sunny day", "during the day", "in daylight", "under a blue sky"],
+        (TimeOfDay.Day, true) => ["on a grey day", "under a cloudy sky", "during the day", "under grey clouds"],
+        (TimeOfDay.Dusk, false) => ["at dusk", "at sunset", "in the evening", "at twilight"],
+        (TimeOfDay.Dusk, true) => ["at dusk", "in the evening", "under dark evening clouds"],
+        (TimeOfDay.Night, false) => ["at night", "under a starry sky", "in the moonlight", "at night under the moon"],
+        _ => ["at night", "in the dark of night", "on a cloudy night"],
+    };
 
     private static string Subject(WorldScene scene, WorldRandom rng)
     {

@@ -14,14 +14,36 @@ public static class SceneRenderer
         using (var canvas = new SKCanvas(bmp))
         {
             canvas.Clear(SKColors.Black);
-            var rng = scene.Stream(WorldScene.ImageStream);
-            bool overcast = scene.Class is WorldClass.Raining or WorldClass.Thunder;
-            var palette = new Palette(scene.TimeOfDay, overcast, rng);
-            using var s = new SceneCanvas(canvas, drawKey, rng, palette, scene.Intensity, scene.Setting);
-            ClassScenes.Draw(scene.Class, s);
+            if (scene.Backdrop is { } backdrop) DrawEvent(canvas, scene, backdrop, drawKey);
+            else DrawLayout(canvas, scene, drawKey);
             canvas.Flush();
         }
         return bmp;
+    }
+
+    /// <summary>World 1: one layout per class.</summary>
+    private static void DrawLayout(SKCanvas canvas, WorldScene scene, bool drawKey)
+    {
+        var rng = scene.Stream(WorldScene.ImageStream);
+        bool overcast = scene.Class is WorldClass.Raining or WorldClass.Thunder;
+        var palette = new Palette(scene.TimeOfDay, overcast, rng);
+        using var s = new SceneCanvas(canvas, drawKey, rng, palette, scene.Intensity, scene.Setting);
+        ClassScenes.Draw(scene.Class, s);
+    }
+
+    /// <summary>
+    /// World 2: the backdrop from its own random stream (so it is the same for every class), then the class's event at
+    /// the backdrop's anchors from the image stream. Wind also bends the backdrop's trees.
+    /// </summary>
+    private static void DrawEvent(SKCanvas canvas, WorldScene scene, SceneBackdrop backdrop, bool drawKey)
+    {
+        var backdropRng = scene.Stream(WorldScene.BackdropStream);
+        var palette = new Palette(scene.TimeOfDay, backdrop.Overcast, backdropRng);
+        float bend = scene.Class == WorldClass.WindNoise ? (float)(0.15 + 0.85 * scene.Intensity) : 0;
+        using var back = new SceneCanvas(canvas, drawKey, backdropRng, palette, scene.Intensity, scene.Setting);
+        using var layout = SharedBackdrop.Draw(back, backdrop, bend);
+        using var ev = new SceneCanvas(canvas, drawKey, scene.Stream(WorldScene.ImageStream), palette, scene.Intensity, scene.Setting);
+        EventScenes.Draw(scene.Class, ev, layout);
     }
 
     /// <summary>The scene as an opaque RGB PNG.</summary>

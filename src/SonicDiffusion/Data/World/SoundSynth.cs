@@ -9,6 +9,13 @@ public static class SoundSynth
     public const int SampleRate = 44100;
     private const int Sr = SampleRate;
 
+    public static int RecipeCount(WorldClass cls) => 1;
+
+    public static string RecipeName(WorldClass cls, int recipe) => $"{WorldClasses.Info(cls).Label}/original";
+
+    public static float[] Synthesize(WorldClass cls, int recipe, double intensity, double seconds, WorldRandom rng) =>
+        Synthesize(cls, intensity, seconds, rng);
+
     public static float[] Synthesize(WorldClass cls, double intensity, double seconds, WorldRandom rng)
     {
         int n = Math.Max(1, (int)Math.Round(seconds * Sr));
