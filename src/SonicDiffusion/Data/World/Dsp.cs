@@ -161,6 +161,13 @@ public static class Dsp
         AddChirp(buf, sampleRate, start, f0, f0 * (1 + rise * damping * duration), duration, amp, tau);
     }
 
+    /// <summary>Adds an impulse at time <paramref name="start"/> (ignored past the end), to be shaped by a filter afterwards.</summary>
+    public static void AddImpulse(double[] buf, int sampleRate, double start, double amp)
+    {
+        int k = (int)(start * sampleRate);
+        if (k >= 0 && k < buf.Length) buf[k] += amp;
+    }
+
     /// <summary>Adds delayed, low-passed and attenuated copies of the signal to itself (a far wall, a valley, a hill).</summary>
     public static void AddEchoes(double[] x, int sampleRate, ReadOnlySpan<double> delays, ReadOnlySpan<double> gains, double lowpassHz)
     {
