@@ -4,8 +4,8 @@ namespace SonicDiffusion.Audio;
 
 /// <summary>
 /// Coarse descriptors of a mono clip, from 2048-sample Hann frames with a 512-sample hop: spectral centroid (Hz, over
-/// the whole clip's power), spectral flatness (mean over audible frames of geometric / arithmetic mean power, 0 = tonal,
-/// 1 = white), onsets per second (frame-energy rises of at least 6 dB over the previous 30 ms that peak above the clip's
+/// the whole clip's power), spectral flatness (mean over audible frames of geometric / arithmetic mean power between 100 Hz and
+/// 10 kHz: near 0 for tones, about 0.56 for white noise), onsets per second (frame-energy rises of at least 6 dB over the previous 30 ms that peak above the clip's
 /// floor, at least 30 ms apart), RMS level (dBFS) and the spread (standard deviation, dB) of the audible frames' levels:
 /// near 0 for a steady sound, large for bursts.
 /// </summary>
@@ -26,23 +26,24 @@ public sealed record SoundFeatures(double CentroidHz, double Flatness, double On
         var frameDb = new double[frames];
         var frameFlatness = new double[frames];
         double weighted = 0, total = 0;
+        int lo = (int)Math.Ceiling(100.0 * Frame / sampleRate), hi = Math.Min(Frame / 2, (int)(10000.0 * Frame / sampleRate));
         for (int f = 0; f < frames; f++)
         {
             int start = f * Hop;
             for (int k = 0; k < Frame; k++) buf[k] = start + k < x.Length ? x[start + k] * window[k] : 0;
             Fft(buf);
-            double sum = 0, logSum = 0;
+            double sum = 0, bandSum = 0, logSum = 0;
             for (int b = 0; b < power.Length; b++)
             {
                 double p = buf[b].Real * buf[b].Real + buf[b].Imaginary * buf[b].Imaginary;
                 power[b] = p;
                 sum += p;
-                logSum += Math.Log(p + 1e-20);
                 weighted += p * b * (double)sampleRate / Frame;
+                if (b >= lo && b <= hi) { bandSum += p; logSum += Math.Log(p + 1e-20); }
             }
             total += sum;
-            double mean = sum / power.Length;
-            frameFlatness[f] = mean > 0 ? Math.Exp(logSum / power.Length) / mean : 0;
+            double mean = bandSum / (hi - lo + 1);
+            frameFlatness[f] = mean > 0 ? Math.Exp(logSum / (hi - lo + 1)) / mean : 0;
             frameDb[f] = 10 * Math.Log10(sum / (Frame * 0.375 * Frame / 2) + 1e-20);
         }
         double loudest = frameDb.Max(), floor = loudest - 50;

@@ -34,7 +34,10 @@ public static class SoundSynth
             };
             return Finish(x, Dsp.Db(trimDb - 10 * (1 - i)));
         }
-        Dsp.Normalize(x, Dsp.Db(LevelDb(cls, i) + rng.Uniform(-1, 1)));
+        // A clap or a blast carries a fixed energy, so the original recipe's clip RMS falls with clip length; the newer
+        // recipes of these classes follow it, so that one intensity sounds equally loud whichever recipe made it.
+        double lengthDb = cls is WorldClass.Thunder or WorldClass.Explosion ? 10 * Math.Log10(6 / Math.Clamp(seconds, 1, 20)) : 0;
+        Dsp.Normalize(x, Dsp.Db(LevelDb(cls, i) + lengthDb + rng.Uniform(-1, 1)));
         return Finish(x, 1);
     }
 

@@ -66,31 +66,27 @@ internal static class ExplosionSounds
         return x;
     }
 
-    /// <summary>A series of blasts (artillery, or fireworks whose stars crackle after the burst) at a rate set by intensity.</summary>
+    /// <summary>A fireworks display: shells bursting in sharp bright pops at a rate set by intensity, each followed by its stars crackling.</summary>
     private static double[] Barrage(WorldRandom rng, int n, double i)
     {
         double sec = (double)n / Sr, rate = 0.4 + 2.2 * i;
-        bool fireworks = rng.Chance(0.5);
         var x = Bed(Dsp.Brown(rng, n), Biquad.Lowpass(100, 0.7, Sr), 0.004);
         var crackle = new double[n];
-        var crack = Filtered(Dsp.White(rng, Sr / 2), Biquad.Highpass(300, 0.7, Sr));
-        var rumble = Filtered(Dsp.Brown(rng, 2 * Sr), Biquad.Lowpass(rng.Uniform(150, 300), 0.8, Sr));
+        var crack = Filtered(Dsp.White(rng, Sr / 2), Biquad.Highpass(800, 0.7, Sr));
+        var rumble = Filtered(Dsp.Brown(rng, 2 * Sr), Biquad.Lowpass(rng.Uniform(200, 400), 0.8, Sr));
         Normalize(rumble, 0.5);
         for (double t = rng.Uniform(0.05, 0.5); t < sec - 0.1; t += rng.Exponential(rate) + 0.15)
         {
             double a = rng.Uniform(0.5, 1);
-            Dsp.AddBurst(x, Sr, t, crack.AsSpan(rng.Next(Sr / 4)), 1.2 * a, 0.0005, fireworks ? 0.006 : 0.015, 0.2);
-            Dsp.AddChirp(x, Sr, t, rng.Uniform(55, 80), 35, 0.6, 0.7 * a, fireworks ? 0.08 : 0.25);
-            Dsp.AddBurst(x, Sr, t, rumble, 1.5 * a, 0.01, fireworks ? 0.3 : 0.7, 2);
-            if (fireworks)
+            Dsp.AddBurst(x, Sr, t, crack.AsSpan(rng.Next(Sr / 4)), 1.2 * a, 0.0003, rng.Uniform(0.003, 0.008), 0.1);
+            Dsp.AddChirp(x, Sr, t, rng.Uniform(70, 100), 45, 0.3, 0.4 * a, 0.05);
+            Dsp.AddBurst(x, Sr, t, rumble, 0.8 * a, 0.005, rng.Uniform(0.15, 0.3), 1.5);
+            double t1 = t + rng.Uniform(0.2, 0.8), len = rng.Uniform(0.5, 1.5);
+            int stars = rng.Range(80, 300);
+            for (int s = 0; s < stars; s++)
             {
-                double t1 = t + rng.Uniform(0.3, 1.0), len = rng.Uniform(0.5, 1.5);
-                int stars = rng.Range(60, 250);
-                for (int s = 0; s < stars; s++)
-                {
-                    double u = len * rng.NextDouble();
-                    AddImpulse(crackle, Sr, t1 + u, a * Math.Exp(-u / len) * rng.Uniform(0.2, 1) * (rng.Chance(0.5) ? 1 : -1));
-                }
+                double u = len * rng.NextDouble();
+                AddImpulse(crackle, Sr, t1 + u, a * Math.Exp(-u / len) * rng.Uniform(0.2, 1) * (rng.Chance(0.5) ? 1 : -1));
             }
         }
         var hp = Biquad.Highpass(2000, 0.7, Sr);

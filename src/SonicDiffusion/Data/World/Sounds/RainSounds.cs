@@ -101,7 +101,7 @@ internal static class RainSounds
         double rate = 300 + 2500 * i;
         for (double t = rng.Exponential(rate); t < sec; t += rng.Exponential(rate))
             AddImpulse(hits, Sr, t, rng.Uniform(0.3, 1));
-        var noise = Filtered(Dsp.White(rng, n), Biquad.Bandpass(rng.Uniform(1500, 3500), rng.Uniform(0.5, 0.9), Sr));
+        var noise = Filtered(Dsp.White(rng, n), Biquad.Bandpass(rng.Uniform(800, 2000), rng.Uniform(0.6, 1.0), Sr));
         double decay = Math.Exp(-1 / (rng.Uniform(0.008, 0.02) * Sr)), env = 0;
         var x = new double[n];
         for (int k = 0; k < n; k++)

@@ -49,11 +49,11 @@ internal static class SplashSounds
         for (double t = rng.Uniform(0.05, 0.5); t < sec - 0.1; t += rng.Exponential(rate))
         {
             double a = rng.Uniform(0.5, 1);
-            var body = Filtered(Dsp.White(rng, Sr / 2), Biquad.Bandpass(rng.Uniform(300, 1200), rng.Uniform(0.8, 1.6), Sr));
+            var body = Filtered(Dsp.White(rng, Sr / 2), Biquad.Bandpass(rng.Uniform(200, 700), rng.Uniform(1, 2), Sr));
             Dsp.AddBurst(x, Sr, t, body, 1.5 * a, rng.Uniform(0.04, 0.12), rng.Uniform(0.1, 0.25), 0.5);
             int bubbles = rng.Range(3, 8 + (int)(8 * i));
             for (int b = 0; b < bubbles; b++)
-                Dsp.AddBubble(x, Sr, t + rng.Uniform(0, 0.3), rng.Uniform(2, 8), a * rng.Uniform(0.05, 0.15), rng.Uniform(0.1, 0.3));
+                Dsp.AddBubble(x, Sr, t + rng.Uniform(0, 0.3), rng.Uniform(3, 10), a * rng.Uniform(0.05, 0.15), rng.Uniform(0.1, 0.3));
         }
         return x;
     }
@@ -63,7 +63,7 @@ internal static class SplashSounds
     {
         double sec = (double)n / Sr, period = rng.Uniform(0.9, 1.5) - 0.4 * i;
         var x = Bed(Dsp.Brown(rng, n), Biquad.Lowpass(500, 0.7, Sr), 0.008);
-        var slap = Filtered(Dsp.White(rng, Sr / 4), Biquad.Highpass(1500, 0.7, Sr));
+        var slap = Filtered(Dsp.White(rng, Sr / 4), Biquad.Bandpass(rng.Uniform(1000, 3000), 0.8, Sr));
         for (double t = rng.Uniform(0.05, period); t < sec - 0.1; t += period * rng.Uniform(0.88, 1.12))
         {
             double a = rng.Uniform(0.6, 1) * (0.7 + 0.3 * i);
@@ -97,7 +97,7 @@ internal static class SplashSounds
             var slap = Filtered(Dsp.White(rng, Sr / 5), Biquad.Bandpass(rng.Uniform(1500, 3000), 0.5, Sr));
             Dsp.AddBurst(x, Sr, t0, slap, 1.5 * a, 0.0005, 0.03, 0.2);
             Dsp.AddChirp(x, Sr, t0 + 0.01, rng.Uniform(120, 180), rng.Uniform(50, 70), 0.3, 0.8 * a, 0.12);
-            var spray = Filtered(Dsp.White(rng, Sr), Biquad.Lowpass(rng.Uniform(2500, 4500), 0.7, Sr));
+            var spray = Filtered(Dsp.White(rng, Sr), Biquad.Lowpass(rng.Uniform(5000, 9000), 0.7, Sr));
             Dsp.AddBurst(x, Sr, t0 + 0.02, spray, 0.8 * a, 0.02, rng.Uniform(0.25, 0.5) + 0.2 * i, 1);
             int cavity = rng.Range(20, 40 + (int)(40 * i));
             for (int b = 0; b < cavity; b++)

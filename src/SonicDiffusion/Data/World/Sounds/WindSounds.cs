@@ -54,7 +54,7 @@ internal static class WindSounds
         var bp = new Biquad[tones];
         for (int t = 0; t < tones; t++)
         {
-            f[t] = rng.Uniform(280, 650) * (1 + t * rng.Uniform(0.35, 0.8));
+            f[t] = rng.Uniform(350, 800) * (1 + t * rng.Uniform(0.35, 0.8));
             q[t] = rng.Uniform(18, 40);
             bp[t] = Biquad.Bandpass(f[t], q[t], Sr);
         }
@@ -67,11 +67,11 @@ internal static class WindSounds
             if ((k & 63) == 0)
             {
                 for (int t = 0; t < tones; t++) bp[t].SetBandpass(f[t] * (0.7 + pitchUp * s), q[t], Sr);
-                body.SetBandpass(180 + 600 * s, 0.7, Sr);
+                body.SetBandpass(120 + 300 * s, 0.7, Sr);
             }
             double w = 0;
             for (int t = 0; t < tones; t++) w += bp[t].Process(white[k]);
-            x[k] = s * s * body.Process(pink[k]) + (4 + 10 * i) * s * s * s * w;
+            x[k] = s * s * body.Process(pink[k]) + (12 + 20 * i) * s * s * s * w;
         }
         return x;
     }
