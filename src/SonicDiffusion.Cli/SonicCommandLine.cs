@@ -18,6 +18,7 @@ public static class SonicCommandLine
         root.Subcommands.Add(ServeCommand.Create());
         var data = new Command("data", "Datasets: generate, check and preprocess");
         data.Subcommands.Add(DataSynthCommand.Create());
+        data.Subcommands.Add(DataSoundsCommand.Create());
         data.Subcommands.Add(DataCheckCommand.Create());
         data.Subcommands.Add(DataCacheCommand.Create());
         root.Subcommands.Add(data);

@@ -150,6 +150,63 @@ public static class Dsp
         }
     }
 
+    /// <summary>
+    /// Adds one gas bubble's ring (Minnaert resonance, f = 3.26 m/s / radius) with the van den Doel damping and the
+    /// upward glide of a bubble that nears the surface; <paramref name="rise"/> scales the glide (0.1 is typical).
+    /// </summary>
+    public static void AddBubble(Span<double> buf, int sampleRate, double start, double radiusMm, double amp, double rise = 0.1)
+    {
+        double r = radiusMm * 1e-3;
+        double f0 = 3.26 / r, damping = 0.13 / r + 0.0072 * Math.Pow(r, -1.5), tau = 1 / damping, duration = 6 * tau;
+        AddChirp(buf, sampleRate, start, f0, f0 * (1 + rise * damping * duration), duration, amp, tau);
+    }
+
+    /// <summary>Adds an impulse at time <paramref name="start"/> (ignored past the end), to be shaped by a filter afterwards.</summary>
+    public static void AddImpulse(double[] buf, int sampleRate, double start, double amp)
+    {
+        int k = (int)(start * sampleRate);
+        if (k >= 0 && k < buf.Length) buf[k] += amp;
+    }
+
+    /// <summary>Adds delayed, low-passed and attenuated copies of the signal to itself (a far wall, a valley, a hill).</summary>
+    public static void AddEchoes(double[] x, int sampleRate, ReadOnlySpan<double> delays, ReadOnlySpan<double> gains, double lowpassHz)
+    {
+        var dry = (double[])x.Clone();
+        for (int e = 0; e < delays.Length; e++)
+        {
+            int d = (int)(delays[e] * sampleRate);
+            if (d <= 0 || d >= x.Length) continue;
+            var lp = Biquad.Lowpass(lowpassHz, 0.7, sampleRate);
+            for (int k = d; k < x.Length; k++) x[k] += gains[e] * lp.Process(dry[k - d]);
+        }
+    }
+
+    /// <summary>Runs the filter over the whole buffer in place and returns it.</summary>
+    public static double[] Filtered(double[] x, Biquad filter)
+    {
+        filter.ProcessInPlace(x);
+        return x;
+    }
+
+    /// <summary>Filtered noise scaled to the given RMS (a background bed).</summary>
+    public static double[] Bed(double[] noise, Biquad filter, double rms)
+    {
+        var x = Filtered(noise, filter);
+        Normalize(x, rms);
+        return x;
+    }
+
+    /// <summary>Scales the buffer to the given RMS (a silent buffer stays silent).</summary>
+    public static void Normalize(double[] x, double targetRms)
+    {
+        double s = 0;
+        foreach (var v in x) s += v * v;
+        double rms = Math.Sqrt(s / Math.Max(1, x.Length));
+        if (rms < 1e-12) return;
+        double g = targetRms / rms;
+        for (int k = 0; k < x.Length; k++) x[k] *= g;
+    }
+
     public static double Rms(ReadOnlySpan<float> x)
     {
         double s = 0;

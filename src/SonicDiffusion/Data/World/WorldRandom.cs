@@ -76,6 +76,9 @@ public sealed class WorldRandom
     /// <summary>Exponentially distributed waiting time for a Poisson process of the given rate (events per unit).</summary>
     public double Exponential(double rate) => -Math.Log(1.0 - NextDouble()) / rate;
 
+    /// <summary>Pareto-distributed value >= 1 with tail exponent <paramref name="alpha"/> (heavy-tailed sizes: few big, many small).</summary>
+    public double Pareto(double alpha) => Math.Pow(1.0 - NextDouble(), -1 / alpha);
+
     public T Pick<T>(IReadOnlyList<T> items) => items[Next(items.Count)];
 
     /// <summary>Picks an index with probability proportional to its weight.</summary>
