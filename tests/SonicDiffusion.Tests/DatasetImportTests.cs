@@ -98,4 +98,143 @@ public class DatasetImportTests
         Assert.Equal($"error: {Path.GetFullPath(outDir)}: was imported with other settings (--seconds 2.5); use the same options to resume, or a new --out", err.Trim());
         Assert.DoesNotContain(Directory.EnumerateFiles(outDir, "*.tmp", SearchOption.AllDirectories), _ => true);
     }
+
+    [FfmpegFact]
+    public void GreatestHitsGivesOneClipPerAnnotatedHit()
+    {
+        using var tmp = new TempDir();
+        var videos = new TestVideos(tmp.Path);
+        string src = tmp.File("vis-data"), outDir = tmp.File("gh");
+        var s = Enumerable.Range(0, 3).Select(TestVideos.Scene).ToArray();
+        var sound = TestVideos.SoundOf(s[1], 3);
+        videos.Make(Path.Combine(src, "2015-01-01-00-00-01_denoised.mp4"), s, 3, TestVideos.Sound.World, sound);
+        File.WriteAllLines(Path.Combine(src, "2015-01-01-00-00-01_times.txt"),
+            ["1.5 wood hit static", "0.4 metal scratch rattle", "soon rock hit static", "2.0 None hit static", ""]);
+        videos.Make(Path.Combine(src, "2015-01-01-00-00-02_denoised.mp4"), s, 1, TestVideos.Sound.World);
+
+        var (code, output, err) = CliTests.Sonic("data", "import", "greatest-hits", "--src", src, "--out", outDir, "--workers", "2");
+        Assert.True(code == 0, err + output);
+        Assert.Contains("2 clips (2 new, 0 already done) → 2 rows", output);
+        Assert.Contains("2015-01-01-00-00-01_times.txt:3: bad annotation: expected 'time material action [reaction]'", output);
+        Assert.Contains("2015-01-01-00-00-01_times.txt:4: skipped: no material annotated for the hit at 2.0 s", output);
+        Assert.Contains("2015-01-01-00-00-02_denoised.mp4: bad annotation: no annotation file 2015-01-01-00-00-02_times.txt beside it", output);
+
+        var manifest = DatasetManifest.Read(Path.Combine(outDir, "manifest.jsonl"));
+        Assert.Equal(["wood", "metal"], manifest.Rows.Select(r => r.Label));
+        Assert.Equal(["2015-01-01-00-00-01-hit0001", "2015-01-01-00-00-01-hit0002"], manifest.Rows.Select(r => r.Text("clip")));
+        Assert.Single(manifest.Rows.Select(r => r.Split).Distinct());
+        Assert.Equal(["hit", "scratch"], manifest.Rows.Select(r => r.Text("action")));
+        Assert.Equal([1.5, 0.4], manifest.Rows.Select(r => r.Number("hit_time_s")!.Value));
+        // The hit at 1.5 s: audio 0.5–2.5 s, its middle frame (frame 9 of 18) shows the middle scene. The hit at 0.4 s:
+        // audio 0–2 s, middle frame 6, the first frame of the middle third (frame 5 would show the first scene).
+        Assert.Equal([0.5, 0.0], manifest.Rows.Select(r => r.Number("start_s")!.Value));
+        Assert.Equal([1.5, 1.0], manifest.Rows.Select(r => r.Number("frame_time_s")!.Value));
+        foreach (var (r, start) in manifest.Rows.Zip([0.5, 0.0]))
+        {
+            double d = TestVideos.Difference(manifest.ImagePath(r), s[1]);
+            Assert.True(d < FrameTolerance, $"{r.Image}: mean error {d:0.000} against the middle scene");
+            var audio = Wav(manifest.AudioPath(r));
+            Assert.InRange(audio.Length / 44100.0, 1.97, 2.03);
+            double snr = TestVideos.Snr(Slice(sound, start, 2), audio);
+            Assert.True(snr > AudioSnrDb, $"{r.Audio}: SNR {snr:0.0} dB");
+        }
+    }
+
+    [FfmpegFact]
+    public void RavdessDecodesFileNameCodesAndWritesFrame0()
+    {
+        using var tmp = new TempDir();
+        var videos = new TestVideos(tmp.Path);
+        string src = tmp.File("ravdess"), outDir = tmp.File("out");
+        var s = Enumerable.Range(0, 6).Select(TestVideos.Scene).ToArray();
+        videos.Make(Path.Combine(src, "Actor_01", "01-01-03-01-01-01-01.mp4"), [s[0], s[1], s[2]], 2, TestVideos.Sound.World);
+        videos.Make(Path.Combine(src, "Actor_02", "01-02-05-02-02-02-02.mp4"), [s[3], s[4], s[5]], 2, TestVideos.Sound.World);
+        TestVideos.MakeCorrupt(Path.Combine(src, "Actor_01", "02-01-03-01-01-01-01.mp4"));
+        TestVideos.MakeCorrupt(Path.Combine(src, "Actor_02", "01-01-09-01-01-01-02.mp4"));
+        TestVideos.MakeCorrupt(Path.Combine(src, "Actor_02", "01-01-03-01-01-01-05.mp4"));
+
+        var (code, output, err) = CliTests.Sonic("data", "import", "ravdess", "--src", src, "--out", outDir, "--frame0",
+            "--caption-template", "a {sex} actor, {emotion}", "--val", "0", "--test", "0");
+        Assert.True(code == 0, err + output);
+        Assert.Contains("2 clips (2 new, 0 already done) → 2 rows (train 2); 3 left out (2 bad annotation, 1 skipped)", output);
+        Assert.Contains("Actor_01/02-01-03-01-01-01-01.mp4: skipped: video-only file (modality 02)", output);
+        Assert.Contains("Actor_02/01-01-09-01-01-01-02.mp4: bad annotation: file name '01-01-09-01-01-01-02': emotion code 09 is not valid", output);
+        Assert.Contains("Actor_02/01-01-03-01-01-01-05.mp4: bad annotation: file name '01-01-03-01-01-01-05' names actor 05 but lies in Actor_02", output);
+
+        var manifest = DatasetManifest.Read(Path.Combine(outDir, "manifest.jsonl"));
+        var (happy, angry) = (manifest.Rows[0], manifest.Rows[1]);
+        Assert.Equal("images/01-01-03-01-01-01-01_frame0.png", happy.Image);
+        Assert.Equal(("happy", "a male actor, happy", "speech", "normal"), (happy.Label, happy.Caption, happy.Text("vocal_channel"), happy.Text("emotional_intensity")));
+        Assert.Equal(("angry", "a female actor, angry", "song", "strong"), (angry.Label, angry.Caption, angry.Text("vocal_channel"), angry.Text("emotional_intensity")));
+        Assert.Equal([1.0, 2.0], manifest.Rows.Select(r => r.Number("actor")!.Value));
+        Assert.Equal("dogs are sitting by the door", angry.Text("statement"));
+        // frame0 is the first video frame: the first scene.
+        foreach (var (r, first) in manifest.Rows.Zip([s[0], s[3]]))
+        {
+            Assert.Equal(0.0, r.Number("frame_time_s"));
+            double d = TestVideos.Difference(manifest.ImagePath(r), first);
+            Assert.True(d < FrameTolerance, $"{r.Image}: mean error {d:0.000} against the first scene");
+        }
+    }
+
+    [FfmpegFact]
+    public void FolderImportsVideosAndAudioImagePairsWithCaptions()
+    {
+        using var tmp = new TempDir();
+        var videos = new TestVideos(tmp.Path);
+        string src = tmp.File("mine"), outDir = tmp.File("out");
+        var s = Enumerable.Range(0, 7).Select(TestVideos.Scene).ToArray();
+        // a 48 kHz stereo WAV beside a PNG: the import averages the channels and resamples to 44.1 kHz
+        var sound = TestVideos.SoundOf(s[3], 2);
+        var at48k = Resampler.Resample(sound, 44100, 48000);
+        WavWriter.Write(Path.Combine(src, "rain", "a.wav"), new AudioClip([at48k, at48k], 48000), WavSampleFormat.Float32);
+        File.WriteAllBytes(Path.Combine(src, "rain", "a.png"), SceneRenderer.RenderPng(s[3]));
+        WavWriter.WritePcm16(Path.Combine(src, "rain", "b.wav"), sound, 44100);
+        videos.Make(Path.Combine(src, "train", "wind", "c.mp4"), [s[4], s[5], s[6]], 3, TestVideos.Sound.World);
+        string captions = tmp.File("captions.csv");
+        File.WriteAllText(captions, "image,caption\n/any/where/rain__a.png,\"a rainy street, at dusk\"\n");
+
+        var (code, output, err) = CliTests.Sonic("data", "import", "folder", "--src", src, "--out", outDir, "--frames", "3", "--captions", captions);
+        Assert.True(code == 0, err + output);
+        Assert.Contains("2 clips (2 new, 0 already done) → 4 rows", output);
+        Assert.Contains("rain/b.wav: no image: audio without an image of the same name beside it", output);
+        Assert.Contains("captions: 1 of 4 from --captions", output);
+
+        var manifest = DatasetManifest.Read(Path.Combine(outDir, "manifest.jsonl"));
+        var pair = manifest.Rows[0];
+        Assert.Equal(("rain", "a rainy street, at dusk", "images/rain__a.png"), (pair.Label, pair.Caption, pair.Image));
+        Assert.True(TestVideos.Difference(manifest.ImagePath(pair), s[3]) < 1e-6, "a PNG passes through unchanged");
+        var audio = AudioReader.Read(manifest.AudioPath(pair));
+        Assert.Equal((1, 44100), (audio.ChannelCount, audio.SampleRate));
+        double snr = TestVideos.Snr(sound, audio.Channels[0]);
+        Assert.True(snr > AudioSnrDb, $"resampled audio: SNR {snr:0.0} dB");
+
+        var frames = manifest.Rows.Skip(1).ToList();
+        Assert.All(frames, r => Assert.Equal(("wind", "train", "a photo of wind", "train__wind__c"), (r.Label, r.Split, r.Caption, r.Text("clip"))));
+        Assert.Equal(["images/train__wind__c_0.png", "images/train__wind__c_1.png", "images/train__wind__c_2.png"], frames.Select(r => r.Image));
+        Assert.Equal([0.5, 1.5, 2.5], frames.Select(r => r.Number("frame_time_s")!.Value));
+        foreach (var (r, scene) in frames.Zip(s[4..]))
+        {
+            double d = TestVideos.Difference(manifest.ImagePath(r), scene);
+            Assert.True(d < FrameTolerance, $"{r.Image}: mean error {d:0.000}");
+        }
+        Assert.Single(frames.Select(r => r.Audio).Distinct());
+    }
+
+    [Fact]
+    public void MissingFfmpegIsOneErrorLine()
+    {
+        using var tmp = new TempDir();
+        Directory.CreateDirectory(tmp.File("src/rain"));
+        File.WriteAllBytes(tmp.File("src/rain/x.mp4"), [1, 2, 3]);
+        var old = Environment.GetEnvironmentVariable(Ffmpeg.PathVariable);
+        Environment.SetEnvironmentVariable(Ffmpeg.PathVariable, tmp.File("no/ffmpeg"));
+        try
+        {
+            var (code, _, err) = CliTests.Sonic("data", "import", "landscape", "--src", tmp.File("src"), "--out", tmp.File("out"));
+            Assert.Equal(1, code);
+            Assert.Equal($"error: {Ffmpeg.PathVariable}={tmp.File("no/ffmpeg")}: ffmpeg or the ffprobe beside it not found", err.Trim());
+        }
+        finally { Environment.SetEnvironmentVariable(Ffmpeg.PathVariable, old); }
+    }
 }
