@@ -99,6 +99,26 @@ public class DatasetImportPlanningTests
     }
 
     [Fact]
+    public void LandscapeLabelsComeFromClassFoldersOrTheLabelsFile()
+    {
+        using var tmp = new TempDir();
+        foreach (var f in new[] { "src/train/wind_noise/0001_0001.mp4", "src/0002_0002.mp4", "src/0003_0003.mp4", "src/raining/notes.txt" })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(tmp.File(f))!);
+            File.WriteAllBytes(tmp.File(f), []);
+        }
+        File.WriteAllText(tmp.File("labels.csv"), "filename,label\r\n0002_0002.png,thunder\r\n");
+        var opts = new ImportOptions { Kind = "landscape", Source = tmp.File("src"), Output = tmp.File("out") };
+        var issues = new List<ImportIssue>();
+        var clips = new LandscapeImporter().Plan(opts with { Labels = tmp.File("labels.csv") }, issues);
+        Assert.Equal([("0002_0002", "thunder", null), ("0001_0001", "wind noise", "train")], clips.Select(c => (c.Id, c.Label, c.PathSplit)));
+        Assert.Equal("0003_0003.mp4: bad annotation: no label in labels.csv and not in a class folder", Assert.Single(issues).ToString());
+        issues.Clear();
+        Assert.Single(new LandscapeImporter().Plan(opts, issues));
+        Assert.Equal(2, issues.Count);
+    }
+
+    [Fact]
     public void FrameTimesSnapToWholeFramesAndSeekHalfAFrameEarly()
     {
         var info = new MediaInfo { FramesPerSecond = 6, FrameCount = 18, DurationSeconds = 3, Width = 8, Height = 8 };
