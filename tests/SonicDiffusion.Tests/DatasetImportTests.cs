@@ -221,6 +221,19 @@ public class DatasetImportTests
         Assert.Single(frames.Select(r => r.Audio).Distinct());
     }
 
+    [FfmpegFact]
+    public void AnImportOfOnlyBadFilesWritesItsReportAndFails()
+    {
+        using var tmp = new TempDir();
+        TestVideos.MakeCorrupt(tmp.File("src/rain/x.mp4"));
+        var (code, output, err) = CliTests.Sonic("data", "import", "folder", "--src", tmp.File("src"), "--out", tmp.File("out"));
+        Assert.Equal(1, code);
+        Assert.Contains("rain/x.mp4: unreadable: rain__x: ffprobe:", output);
+        Assert.Equal($"error: no clip could be imported from {tmp.File("src")} (reasons in {tmp.File("out/import-report.txt")})", err.Trim());
+        Assert.Equal(2, File.ReadAllLines(tmp.File("out/import-report.txt")).Length);
+        Assert.Empty(File.ReadAllText(tmp.File("out/manifest.jsonl")));
+    }
+
     [Fact]
     public void MissingFfmpegIsOneErrorLine()
     {

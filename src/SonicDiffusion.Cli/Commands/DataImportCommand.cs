@@ -5,7 +5,8 @@ namespace SonicDiffusion.Cli.Commands;
 
 /// <summary>
 /// <c>sonic data import KIND --src DIR --out DIR</c>: a downloaded video dataset (Landscape, The Greatest Hits, RAVDESS,
-/// or any folder tree) to WAV + PNG pairs and a manifest; problems go to OUT/import-report.txt and never stop the rest.
+/// or any folder tree) to WAV + PNG pairs and a manifest; problems go to OUT/import-report.txt and never stop the rest;
+/// exit code 1 only when no clip at all could be imported.
 /// </summary>
 public static class DataImportCommand
 {
@@ -47,7 +48,9 @@ public static class DataImportCommand
             Console.WriteLine($"captions: {summary.CaptionsFromFile} of {summary.Rows} from --captions, the rest from the template");
             Console.WriteLine($"manifest: {summary.ManifestPath}");
             Console.WriteLine($"report: {summary.ReportPath}");
-            return 0;
+            if (summary.Clips > 0) return 0;
+            Console.Error.WriteLine($"error: no clip could be imported from {options.Source} (reasons in {summary.ReportPath})");
+            return 1;
         });
         return cmd;
     }
