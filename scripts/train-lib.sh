@@ -5,8 +5,9 @@
 # CPU run should not end on one rare native error. Exit 1 is sonic's "bad input" (a one-line error about a file, option
 # or saved config, e.g. a resume with other settings): retrying cannot help, so the script stops at once.
 # parallel F G: runs the shell functions F and G side by side (each a child with its own trap) and fails if either does.
-# build: dotnet build -c Release of the CLI.
-SONIC="$ROOT/src/SonicDiffusion.Cli/bin/Release/net10.0/linux-x64/sonic"
+# build: dotnet build -c Release of the CLI, copied to $MINI_ROOT/bin and run from there (a rebuild while a trainer
+# runs would otherwise overwrite the assemblies under it).
+SONIC="$MINI_ROOT/bin/sonic"
 RETRIES="${RETRIES:-3}"
 
 say() { echo "[$(date '+%F %T')] $*" | tee -a "$LOG_FILE"; }
@@ -57,4 +58,6 @@ build() {
     say "building (dotnet build -c Release)"
     dotnet build -c Release "$ROOT/src/SonicDiffusion.Cli/SonicDiffusion.Cli.csproj" >> "$MINI_ROOT/build.log" 2>&1 \
         || { say "build failed — see $MINI_ROOT/build.log"; exit 1; }
+    rm -rf "$MINI_ROOT/bin.tmp" && cp -r "$ROOT/src/SonicDiffusion.Cli/bin/Release/net10.0/linux-x64" "$MINI_ROOT/bin.tmp" \
+        && rm -rf "$MINI_ROOT/bin" && mv "$MINI_ROOT/bin.tmp" "$MINI_ROOT/bin"
 }

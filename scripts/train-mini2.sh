@@ -73,6 +73,10 @@ else
     run "$MINI_ROOT/synth.log" data synth --world 2 --out "$WORLD" --count "$MINI_COUNT" --seed "$MINI_SEED" "${REAL_ARGS[@]}"
 fi
 MANIFEST="$WORLD/manifest.jsonl"
+# The base model learns pictures and captions only: the world's own scenes (the real recordings' rows pair extra scenes
+# with audio, which the base model does not read), so re-synthesising sounds never touches its data.
+BASE_MANIFEST="$WORLD/manifest-images.jsonl"
+[[ -f "$BASE_MANIFEST" ]] || grep -v '"real":true' "$MANIFEST" > "$BASE_MANIFEST"
 VAE="$TEACHER/vae"
 
 # 2 + 3. Base model (fine-tuned from the teacher, text encoder frozen) and, beside it, the audio encoder.
@@ -80,7 +84,7 @@ base_stage() {
     [[ -f "$STAGES/base/model_index.json" ]] && { say "base: $STAGES/base kept, skipped"; return 0; }
     say "base: $BASE_STEPS steps fine-tuned from $TEACHER, batch $BASE_BATCH, lr $BASE_LR"
     # shellcheck disable=SC2086
-    run "$MINI_ROOT/base.log" train base --data "$MANIFEST" --vae "$VAE" --out "$MINI_ROOT/base" --teacher "$TEACHER" --distill-weight 0 \
+    run "$MINI_ROOT/base.log" train base --data "$BASE_MANIFEST" --vae "$VAE" --out "$MINI_ROOT/base" --teacher "$TEACHER" --distill-weight 0 \
         --resume --seed "$SEED" --steps "$BASE_STEPS" --batch "$BASE_BATCH" --lr "$BASE_LR" --warmup "$BASE_WARMUP" --ema "$BASE_EMA" \
         --threads "$TRAIN_THREADS" --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
     keep base "$MINI_ROOT/base/model"

@@ -16,9 +16,10 @@ public static class SonicCommandLine
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
-        var data = new Command("data", "Datasets: generate, check and preprocess");
+        var data = new Command("data", "Datasets: generate, import, check and preprocess");
         data.Subcommands.Add(DataSynthCommand.Create());
         data.Subcommands.Add(DataSoundsCommand.Create());
+        data.Subcommands.Add(DataImportCommand.Create());
         data.Subcommands.Add(DataCheckCommand.Create());
         data.Subcommands.Add(DataCacheCommand.Create());
         root.Subcommands.Add(data);

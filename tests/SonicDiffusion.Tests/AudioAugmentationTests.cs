@@ -51,7 +51,7 @@ public class AudioAugmentationTests
     [FfmpegFact]
     public void CodecRoundTripThroughFfmpegKeepsTheSoundRecognisable()
     {
-        string ffmpeg = AudioAugmentation.FindFfmpeg()!;
+        string ffmpeg = SonicDiffusion.Data.Import.Ffmpeg.TryLocate()!.FfmpegPath;
         var wave = Clip(WorldClass.WindNoise, 3);
         var codec = new AudioAugmentation(new AudioAugmentationOptions
         {

@@ -283,7 +283,8 @@ public sealed class DatasetManifest
         }
     }
 
-    private static List<(int Line, List<string> Cells)> ReadCsvRecords(TextReader reader, string file, List<ManifestIssue> issues)
+    /// <summary>RFC 4180 records with the 1-based line each starts on; an unterminated quote ends reading with an issue.</summary>
+    internal static List<(int Line, List<string> Cells)> ReadCsvRecords(TextReader reader, string file, List<ManifestIssue> issues)
     {
         var records = new List<(int, List<string>)>();
         var text = reader.ReadToEnd();

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Text.Json;
 using SonicDiffusion.Audio;
 using SonicDiffusion.Core;
+using SonicDiffusion.Data.Import;
 using SonicDiffusion.Data.World;
 using TorchSharp;
 
@@ -23,10 +23,10 @@ public sealed class AudioAugmentation
     {
         _o = options.Validate();
         _sampleRate = sampleRate;
-        _ffmpeg = ffmpeg ?? FindFfmpeg();
+        _ffmpeg = ffmpeg ?? Ffmpeg.TryLocate()?.FfmpegPath;
     }
 
-    /// <summary>Whether the codec round trip can run (Debian's ffmpeg found); without it that step is left out.</summary>
+    /// <summary>Whether the codec round trip can run (Debian's ffmpeg found, as the dataset importers find it); without it that step is left out.</summary>
     public bool HasCodec => _ffmpeg is not null;
 
     /// <summary>What the augmentation does, for cache keys: the options and whether the codec step is available.</summary>
@@ -182,13 +182,8 @@ public sealed class AudioAugmentation
             var args = mp3
                 ? new[] { "-nostdin", "-loglevel", "error", "-y", "-i", input, "-c:a", "libmp3lame", "-b:a", $"{quality}k", output }
                 : ["-nostdin", "-loglevel", "error", "-y", "-i", input, "-c:a", "libvorbis", "-q:a", quality.ToString(System.Globalization.CultureInfo.InvariantCulture), output];
-            var psi = new ProcessStartInfo(_ffmpeg!) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var a in args) psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi) ?? throw new SonicException($"{_ffmpeg}: could not start");
-            var err = p.StandardError.ReadToEndAsync();
-            p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            if (p.ExitCode != 0) throw new SonicException($"{_ffmpeg}: {(mp3 ? "MP3" : "Ogg")} round trip failed (exit {p.ExitCode}): {err.Result.Trim().Split('\n')[0]}");
+            var (code, _, error) = Ffmpeg.Run(_ffmpeg!, args);
+            if (code != 0) throw new SonicException($"{_ffmpeg}: {(mp3 ? "MP3" : "Ogg")} round trip failed (exit {code}): {error.Trim().Split('\n')[0]}");
             var clip = AudioReader.Read(output);
             var mono = clip.ToMono();
             if (clip.SampleRate != _sampleRate)
@@ -204,17 +199,5 @@ public sealed class AudioAugmentation
         {
             try { Directory.Delete(dir, true); } catch (IOException) { }
         }
-    }
-
-    /// <summary>Debian's ffmpeg on the PATH (or $SONIC_FFMPEG), or null.</summary>
-    public static string? FindFfmpeg()
-    {
-        if (Environment.GetEnvironmentVariable("SONIC_FFMPEG") is { Length: > 0 } env) return File.Exists(env) ? env : null;
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
-        {
-            string candidate = Path.Combine(dir, "ffmpeg");
-            if (File.Exists(candidate)) return candidate;
-        }
-        return null;
     }
 }
