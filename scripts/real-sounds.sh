@@ -115,13 +115,15 @@ for entry in "${entries[@]}"; do
     group="$pkg:/$file"
     hash=$(printf '%s' "$group" | sha1sum | cut -c1-12)
     base=$(basename "$file"); base="${base%.*}"; base="${base//[^A-Za-z0-9_.-]/_}"
+    # The cut is part of the name, so a changed start/length/segmenting makes new files instead of reusing stale ones.
+    cut=$(printf '%s|%s|%s|%s|%s' "$group" "$start" "$length" "$SEGMENT_S" "$MIN_TAIL_S" | sha1sum | cut -c1-8)
     multi=$(awk -v r="$region" -v seg="$SEGMENT_S" 'BEGIN { print (r > seg + 1e-9) ? 1 : 0 }')
     awk -v r="$region" -v seg="$SEGMENT_S" -v tail="$MIN_TAIL_S" -v s="$start" 'BEGIN {
         n = int(r / seg + 1e-9); rest = r - n * seg
         for (k = 0; k < n; k++) printf "%d %.3f %.3f\n", k, s + k * seg, seg
         if (rest >= tail || n == 0) printf "%d %.3f %.3f\n", n, s + n * seg, rest }' |
     while read -r k at dur; do
-      name="${pkg}__${base}"
+      name="${pkg}__${base}-$cut"
       [ "$multi" = 1 ] && name="${name}_s$(printf %02d "$k")"
       rel="audio/$label/$name.wav"
       if [ ! -s "$OUT/$rel" ]; then
@@ -134,7 +136,10 @@ for entry in "${entries[@]}"; do
     done
   done
 done
-while IFS=$US read -r _ _ _ _ _ _ _ _ rel _; do KEEP[$rel]=1; done <"$rows"
+while IFS=$US read -r _ _ group _ _ _ _ _ rel _; do
+  [ -z "${KEEP[$rel]:-}" ] || die "$group and ${KEEP[$rel]} would both be written to $rel"
+  KEEP[$rel]=$group
+done <"$rows"
 while IFS= read -r -d '' wav; do
   rel="${wav#"$OUT"/}"
   [ -n "${KEEP[$rel]:-}" ] || { echo "removing $rel (no longer listed)"; rm -f "$wav"; }
