@@ -6,7 +6,8 @@
 # /usr/share/doc/PKG/copyright) and a note. For every package the script apt-get downloads the .deb once into
 # OUT_DIR/cache/debs (the version fetched is recorded), extracts only the listed files, converts each to mono 44.1 kHz
 # 16-bit WAV under OUT_DIR/audio/LABEL/ (peak-normalised to -1 dBFS), cutting a region longer than SEGMENT_S seconds
-# into consecutive SEGMENT_S-second segments (a remainder shorter than MIN_TAIL_S is dropped), and writes
+# into consecutive SEGMENT_S-second segments (a remainder shorter than MIN_TAIL_S is dropped, and so is a segment
+# whose RMS level is below SILENCE_DB dBFS), and writes
 # OUT_DIR/manifest.jsonl (audio, label, split and the extra columns group, segment, start_s, duration_s, source_package,
 # package_version, package_path, licence, copyright_file, recipe="real", note; no image or caption).
 # Split: per label, the source files (groups) are ordered by sha1(package:path) and the first round(n/4) go to "val",
@@ -19,6 +20,7 @@ OUT="${1:?usage: scripts/real-sounds.sh OUT_DIR [LIST]}"
 LIST="${2:-$ROOT/scripts/real-sounds.tsv}"
 SEGMENT_S="${SEGMENT_S:-10}"
 MIN_TAIL_S="${MIN_TAIL_S:-3}"
+SILENCE_DB="${SILENCE_DB:--60}"
 LABELS="wind_noise squishing_water splashing_water fire_crackling raining underwater_bubbling thunder waterfall_burbling explosion"
 # Reserved for an independent test set: never used here, in any version.
 RESERVED='^(wesnoth|scorched3d|megaglest|lincity-ng|lincity|hedgewars)'
@@ -26,24 +28,6 @@ RESERVED='^(wesnoth|scorched3d|megaglest|lincity-ng|lincity|hedgewars)'
 US=$'\x1f'  # internal field separator: unlike a tab it is not whitespace, so empty fields survive `read`
 die() { echo "real-sounds: $*" >&2; exit 1; }
 [ -f "$LIST" ] || die "$LIST: list not found"
-
-need_tool() {  # need_tool COMMAND DEBIAN-PACKAGE...
-  local cmd=$1; shift
-  command -v "$cmd" >/dev/null 2>&1 && return 0
-  command -v apt-get >/dev/null 2>&1 || die "$cmd is missing and apt-get is not available to install it ($*)"
-  echo "installing $* (for $cmd)"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >/dev/null 2>&1 \
-    || die "could not install $* (needed for $cmd)"
-}
-need_tool sox sox libsox-fmt-base
-need_tool jq jq
-need_tool dpkg-deb dpkg
-[ "$(sox -h 2>/dev/null | grep -c 'vorbis')" -gt 0 ] || need_tool oggenc libsox-fmt-base
-
-OUT="$(mkdir -p "$OUT" && cd "$OUT" && pwd)"
-DEBS="$OUT/cache/debs"
-ROOTS="$OUT/cache/root"
-mkdir -p "$DEBS" "$ROOTS" "$OUT/audio" "$OUT/licences"
 
 # ---- read and check the list ----
 entries=()
@@ -63,6 +47,27 @@ while IFS= read -r line || [ -n "$line" ]; do
 done <"$LIST"
 [ "${#entries[@]}" -gt 0 ] || die "$LIST: no entries"
 packages=$(printf '%s\n' "${entries[@]}" | cut -d"$US" -f1 | sort -u)
+
+need_tool() {  # need_tool COMMAND DEBIAN-PACKAGE...
+  local cmd=$1; shift
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  command -v apt-get >/dev/null 2>&1 || die "$cmd is missing and apt-get is not available to install it ($*)"
+  echo "installing $* (for $cmd)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >/dev/null 2>&1 \
+    || die "could not install $* (needed for $cmd)"
+}
+need_tool sox sox libsox-fmt-base
+need_tool jq jq
+need_tool dpkg-deb dpkg
+if ! sox -h 2>/dev/null | grep -qw vorbis; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsox-fmt-base; } >/dev/null 2>&1 || true
+  sox -h 2>/dev/null | grep -qw vorbis || die "sox cannot read Ogg Vorbis: install libsox-fmt-base"
+fi
+
+OUT="$(mkdir -p "$OUT" && cd "$OUT" && pwd)"
+DEBS="$OUT/cache/debs"
+ROOTS="$OUT/cache/root"
+mkdir -p "$DEBS" "$ROOTS" "$OUT/audio" "$OUT/licences"
 
 # ---- download and extract ----
 updated=0
@@ -106,8 +111,8 @@ for entry in "${entries[@]}"; do
   [ "${#files[@]}" -gt 0 ] && [ -n "${files[0]}" ] || die "$LIST: '$path' matches no file in $pkg ${VERSION[$pkg]}"
   for file in "${files[@]}"; do
     src="$root/$file"
-    sum=$(md5sum <"$src" | cut -c1-32)
-    [ -z "${SEEN[$sum]:-}" ] || die "$pkg:/$file is byte-identical to ${SEEN[$sum]}; list only one of them"
+    sum="$(md5sum <"$src" | cut -c1-32) $start $length"
+    [ -z "${SEEN[$sum]:-}" ] || die "$pkg:/$file (from $start s) is byte-identical to ${SEEN[$sum]}; list only one of them"
     SEEN[$sum]="$pkg:/$file"
     total=$(soxi -D "$src" 2>/dev/null) || die "$pkg:/$file: sox cannot read it"
     region=$(awk -v t="$total" -v s="$start" -v l="$length" 'BEGIN { r = (l == "" ? t - s : l); if (s + r > t) r = t - s; printf "%.3f", r }')
@@ -126,6 +131,11 @@ for entry in "${entries[@]}"; do
       name="${pkg}__${base}-$cut"
       [ "$multi" = 1 ] && name="${name}_s$(printf %02d "$k")"
       rel="audio/$label/$name.wav"
+      rms=$(sox -V1 "$src" -n trim "$at" "$dur" channels 1 stats 2>&1 | awk '/^RMS lev dB/ { print $4 }')
+      if [ "$rms" = "-inf" ] || awk -v r="$rms" -v min="$SILENCE_DB" 'BEGIN { exit !(r < min) }'; then
+        echo "skipping $pkg:/$file from $at s: RMS $rms dBFS is below $SILENCE_DB (silence)"
+        continue
+      fi
       if [ ! -s "$OUT/$rel" ]; then
         mkdir -p "$OUT/audio/$label"
         sox -R -V1 "$src" -b 16 -e signed-integer "$OUT/$rel.tmp.wav" trim "$at" "$dur" channels 1 rate -v 44100 gain -n -1 \
@@ -168,7 +178,8 @@ rm -f "$rows"
 
 for pkg in $packages; do
   deb=$(ls "$DEBS/${pkg}_"*.deb | head -n1)
-  printf '%s\t%s\t%s\t%s\n' "$pkg" "${VERSION[$pkg]}" "$(stat -c %s "$deb")" "$(sha256sum "$deb" | cut -c1-64)"
+  [ "$deb.sha256" -nt "$deb" ] || sha256sum "$deb" | cut -c1-64 >"$deb.sha256"
+  printf '%s\t%s\t%s\t%s\n' "$pkg" "${VERSION[$pkg]}" "$(stat -c %s "$deb")" "$(cat "$deb.sha256")"
 done >"$OUT/packages.tsv"
 
 echo "label                  train  val  groups  seconds"
