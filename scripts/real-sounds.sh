@@ -59,9 +59,10 @@ need_tool() {  # need_tool COMMAND DEBIAN-PACKAGE...
 need_tool sox sox libsox-fmt-base
 need_tool jq jq
 need_tool dpkg-deb dpkg
-if ! sox -h 2>/dev/null | grep -qw vorbis; then
+sox_reads_ogg() { [[ "$(sox -h 2>/dev/null || true)" =~ [[:space:]]vorbis[[:space:]] ]]; }
+if ! sox_reads_ogg; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsox-fmt-base; } >/dev/null 2>&1 || true
-  sox -h 2>/dev/null | grep -qw vorbis || die "sox cannot read Ogg Vorbis: install libsox-fmt-base"
+  sox_reads_ogg || die "sox cannot read Ogg Vorbis: install libsox-fmt-base"
 fi
 
 OUT="$(mkdir -p "$OUT" && cd "$OUT" && pwd)"
@@ -70,15 +71,20 @@ ROOTS="$OUT/cache/root"
 mkdir -p "$DEBS" "$ROOTS" "$OUT/audio" "$OUT/licences"
 
 # ---- download and extract ----
+has_candidate() {  # (the policy is read whole: grep -q on a pipe would SIGPIPE apt-cache and fail under pipefail)
+  local policy
+  policy=$(apt-cache policy "$1" 2>/dev/null || true)
+  [[ "$policy" =~ Candidate:\ [^\(] ]]
+}
 updated=0
 declare -A VERSION
 for pkg in $packages; do
   deb=$(ls "$DEBS/${pkg}_"*.deb 2>/dev/null | head -n1 || true)
   if [ -z "$deb" ]; then
-    if [ "$updated" = 0 ] && ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+    if [ "$updated" = 0 ] && ! has_candidate "$pkg"; then
       echo "apt-get update"; apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed"; updated=1
     fi
-    apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [^(]' || die "package '$pkg' is not available from the configured Debian sources"
+    has_candidate "$pkg" || die "package '$pkg' is not available from the configured Debian sources"
     echo "downloading $pkg"
     (cd "$DEBS" && apt-get download -q "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
     deb=$(ls "$DEBS/${pkg}_"*.deb | head -n1)
