@@ -17,7 +17,8 @@ STAGES="${STAGES:-$ROOT/models/world2-stages}"
 MINI_COUNT="${MINI_COUNT:-10000}"
 MINI_SEED="${MINI_SEED:-20240501}"
 SEED="${SEED:-0}"
-# Real recordings (scripts/real-sounds.sh writes this manifest), paired with about REAL_PER_CLASS scenes per class.
+# Real recordings (scripts/real-sounds.sh writes this manifest; fetched first when missing unless FETCH_REAL=0), paired
+# with about REAL_PER_CLASS scenes per class.
 REAL_MANIFEST="${REAL_MANIFEST:-$ROOT/runs/real-sounds/manifest.jsonl}"
 REAL_PER_CLASS="${REAL_PER_CLASS:-120}"
 TEACHER="${TEACHER:-$ROOT/models/sonic-mini}"
@@ -63,6 +64,10 @@ build
 # 1. The world (images, captions and synthesised sounds) plus the real recordings paired with scenes of their class.
 WORLD="$MINI_ROOT/world"
 REAL_ARGS=()
+if [[ ! -f "$REAL_MANIFEST" && "$REAL_MANIFEST" == "$ROOT/runs/real-sounds/manifest.jsonl" && "${FETCH_REAL:-1}" == "1" ]]; then
+    say "real: fetching the real recordings (scripts/real-sounds.sh, Debian packages, about 3 GB of downloads)"
+    "$ROOT/scripts/real-sounds.sh" "$ROOT/runs/real-sounds" >> "$MINI_ROOT/real-sounds.log" 2>&1 || say "real: scripts/real-sounds.sh failed (see $MINI_ROOT/real-sounds.log)"
+fi
 if [[ -f "$REAL_MANIFEST" ]]; then REAL_ARGS=(--real "$REAL_MANIFEST" --real-per-class "$REAL_PER_CLASS"); else say "synth: no $REAL_MANIFEST (run scripts/real-sounds.sh first); world without real recordings"; fi
 if [[ -f "$WORLD/world.json" ]] && grep -q "\"count\": $MINI_COUNT," "$WORLD/world.json" && grep -q "\"seed\": $MINI_SEED," "$WORLD/world.json" \
     && grep -q '"world": 2,' "$WORLD/world.json" && { [[ ${#REAL_ARGS[@]} -eq 0 ]] || grep -q '"real_clips"' "$WORLD/world.json"; }; then
