@@ -86,7 +86,8 @@ public sealed record ShardResult
         JsonObject root;
         try { root = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new SonicException($"{path}: not a shard result"); }
         catch (JsonException e) { throw new SonicException($"{path}: not a shard result ({e.Message.Split('\n')[0]})"); }
-        if (root["format"]?.GetValue<string>() != Format) throw new SonicException($"{path}: not a shard result (format '{root["format"]}', expected {Format})");
+        if (!(root["format"] is JsonValue f && f.TryGetValue(out string? format) && format == Format))
+            throw new SonicException($"{path}: not a shard result (format {root["format"]?.ToJsonString() ?? "missing"}, expected {Format})");
         try
         {
             string featuresPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, root["features_file"]!.GetValue<string>());
