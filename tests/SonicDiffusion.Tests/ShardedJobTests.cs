@@ -55,6 +55,35 @@ public class ShardedJobTests(ShardedJobFixture f) : IClassFixture<ShardedJobFixt
             return t.data<float>().ToArray().SelectMany(BitConverter.GetBytes).ToArray();
         });
 
+    /// <summary>The merged AIC, IIS, luminance, ρ, FID-proxy and its baseline equal the unsharded report's main figures.</summary>
+    internal static void AssertMergedEqualsReport(string reportJson, string mergedJson)
+    {
+        var report = JsonNode.Parse(File.ReadAllText(reportJson))!["main"]!;
+        var merged = JsonNode.Parse(File.ReadAllText(mergedJson))!;
+        double M(string score) => merged["scores"]![score]!["mean"]!.GetValue<double>();
+        Assert.Equal(report["count"]!.GetValue<int>(), merged["scores"]!["aic"]!["count"]!.GetValue<int>());
+        Assert.Equal(report["aic"]!.GetValue<double>(), M("aic"), 12);
+        Assert.Equal(report["iis"]!.GetValue<double>(), M("iis"), 12);
+        Assert.Equal(report["mean_luminance"]!.GetValue<double>(), M("luminance"), 12);
+        Assert.Equal(report["intensity_spearman"]!.GetValue<double>(), merged["correlations"]!["intensity_spearman"]!.GetValue<double>(), 12);
+        int fidCount = report["fid_count"]!.GetValue<int>();
+        Assert.True(fidCount >= 2, $"FID-proxy over {fidCount} samples");
+        Assert.Equal(fidCount, merged["feature_counts"]!["generated"]!.GetValue<long>());
+        double fid = report["fid"]!.GetValue<double>(), baseline = report["fid_real_baseline"]!.GetValue<double>();
+        Assert.Equal(fid, merged["fid"]!["fid"]!.GetValue<double>(), 1e-9 * Math.Max(1, fid));
+        Assert.Equal(baseline, merged["fid"]!["fid_real_baseline"]!.GetValue<double>(), 1e-9 * Math.Max(1, baseline));
+    }
+
+    /// <summary>Both folders hold the same PNG names with identical pixels.</summary>
+    internal static void AssertSamePixels(string expectedDir, string actualDir)
+    {
+        var expected = Pixels(expectedDir);
+        var actual = Pixels(actualDir);
+        Assert.NotEmpty(expected);
+        Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
+        foreach (var (name, px) in expected) Assert.True(px.SequenceEqual(actual[name]), $"{name} differs between {expectedDir} and {actualDir}");
+    }
+
     [Fact]
     public void ShardedGenerationMakesTheSameFilesAndPixelsAsOneRunAndResumes()
     {
@@ -68,11 +97,9 @@ public class ShardedJobTests(ShardedJobFixture f) : IClassFixture<ShardedJobFixt
             Assert.True(code == 0, err + output);
             Assert.Contains($"shard {i}/3 (--shard)", output);
         }
+        AssertSamePixels(tmp.File("whole"), tmp.File("sharded"));
         var whole = Pixels(tmp.File("whole"));
-        var sharded = Pixels(tmp.File("sharded"));
         Assert.Equal(7, whole.Count);
-        Assert.Equal(whole.Keys.Order(), sharded.Keys.Order());
-        foreach (var (name, px) in whole) Assert.True(px.SequenceEqual(sharded[name]), $"{name} differs between the sharded and the unsharded run");
         Assert.Contains("00003-" + f.World.Manifest.Rows[3].Label + "-", string.Join(",", whole.Keys));
 
         var names = whole.Keys.Order().ToList();
@@ -123,19 +150,7 @@ public class ShardedJobTests(ShardedJobFixture f) : IClassFixture<ShardedJobFixt
         (code, output, err) = CliTests.Sonic("eval", "merge", tmp.File("shards"));
         Assert.True(code == 0, err + output);
         Assert.Contains("from 3 shard(s)", output);
-        var report = JsonNode.Parse(File.ReadAllText(tmp.File("whole/report.json")))!["main"]!;
-        var merged = JsonNode.Parse(File.ReadAllText(tmp.File("shards/merged.json")))!;
-        double M(string score) => merged["scores"]![score]!["mean"]!.GetValue<double>();
-        Assert.Equal(report["aic"]!.GetValue<double>(), M("aic"), 12);
-        Assert.Equal(report["iis"]!.GetValue<double>(), M("iis"), 12);
-        Assert.Equal(report["mean_luminance"]!.GetValue<double>(), M("luminance"), 12);
-        Assert.Equal(report["intensity_spearman"]!.GetValue<double>(), merged["correlations"]!["intensity_spearman"]!.GetValue<double>(), 12);
-        int fidCount = report["fid_count"]!.GetValue<int>();
-        Assert.True(fidCount >= 2);
-        Assert.Equal(fidCount, merged["feature_counts"]!["generated"]!.GetValue<long>());
-        double fid = report["fid"]!.GetValue<double>(), baseline = report["fid_real_baseline"]!.GetValue<double>();
-        Assert.Equal(fid, merged["fid"]!["fid"]!.GetValue<double>(), 1e-9 * Math.Max(1, fid));
-        Assert.Equal(baseline, merged["fid"]!["fid_real_baseline"]!.GetValue<double>(), 1e-9 * Math.Max(1, baseline));
+        AssertMergedEqualsReport(tmp.File("whole/report.json"), tmp.File("shards/merged.json"));
 
         // A rerun of a finished shard measures nothing again; a merge with a shard missing says which.
         (code, output, err) = CliTests.Sonic([.. common, "--out", tmp.File("shards"), "--shard", "1/3"]);
