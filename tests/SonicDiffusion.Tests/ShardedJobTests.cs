@@ -20,8 +20,8 @@ public sealed class ShardedJobFixture : IDisposable
     {
         Bundle = TinySonicBundle.WriteBundle(Dir.File("bundle"));
         torch.manual_seed(9);
-        using (var c = new Evaluation.WorldClassifier(WorldClassifierTests.TinyModel)) c.Save(Dir.File("classifier"), torch.ScalarType.Float32);
-        Classifier = Dir.File("classifier");
+        Classifier = Path.Combine(Bundle, "classifier");                 // where a bundle keeps it (the recipes give no --classifier)
+        using (var c = new Evaluation.WorldClassifier(WorldClassifierTests.TinyModel)) c.Save(Classifier, torch.ScalarType.Float32);
         var rows = World.Manifest.Rows.Take(7).Select((r, i) =>
         {
             var o = new JsonObject { ["audio"] = World.Manifest.AudioPath(r) };
