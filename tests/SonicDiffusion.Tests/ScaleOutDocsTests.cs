@@ -56,7 +56,7 @@ public class ScaleOutDocsTests(ShardedJobFixture f) : IClassFixture<ShardedJobFi
         // The volume's paths are this test's files; the image's `sonic` is this build's CLI.
         env["SONIC"] = ScaleOutRecipes.SonicCommand;
         env["MODEL"] = f.Bundle;
-        env["DATA"] = f.World.Summary.ManifestPath;
+        env["DATA"] = f.RecipeManifest;
         env["OUT"] = tmp.File("run");
         env["STEPS"] = ScaleOutRecipes.Steps;
         env["COUNT"] = ScaleOutRecipes.Count;
@@ -69,7 +69,7 @@ public class ScaleOutDocsTests(ShardedJobFixture f) : IClassFixture<ShardedJobFi
             Assert.True(code == 0, $"pod {index} exited {code}: {output}\n{err}");
             Assert.Contains($"shard {index}/{shards} (JOB_COMPLETION_INDEX={index}, --shards {shards})", output);
         }
-        ScaleOutRecipes.RunUnsharded(f.Bundle, f.World.Summary.ManifestPath, tmp.File("whole"));
+        ScaleOutRecipes.RunUnsharded(f.Bundle, f.RecipeManifest, tmp.File("whole"));
         ScaleOutRecipes.AssertSameAsUnsharded(tmp.File("run"), tmp.File("whole"), shards);
     }
 }

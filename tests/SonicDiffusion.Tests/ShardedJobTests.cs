@@ -15,6 +15,8 @@ public sealed class ShardedJobFixture : IDisposable
     public SmallWorldFixture World { get; } = new();
     /// <summary>7 rows: sounds of the world, one with its own prompt, one with its own seed, one with a label.</summary>
     public string GenerateManifest { get; }
+    /// <summary>The world's test rows and two others: the DATA of the scale-out recipes (every row generated, the test rows evaluated).</summary>
+    public string RecipeManifest { get; }
 
     public ShardedJobFixture()
     {
@@ -32,6 +34,8 @@ public sealed class ShardedJobFixture : IDisposable
         });
         GenerateManifest = Dir.File("gen.jsonl");
         File.WriteAllLines(GenerateManifest, rows);
+        RecipeManifest = Path.Combine(World.Manifest.BaseDirectory, "recipes.jsonl");
+        Data.DatasetManifest.Write(RecipeManifest, World.Manifest.Rows.Where(r => r.Split == "test").Concat(World.Manifest.Rows.Where(r => r.Split != "test").Take(2)));
     }
 
     public void Dispose()

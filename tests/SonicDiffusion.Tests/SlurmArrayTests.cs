@@ -62,7 +62,7 @@ public class SlurmArrayTests(ShardedJobFixture f) : IClassFixture<ShardedJobFixt
         using var tmp = new TempDir();
         string scriptPath = tmp.File("sonic-array.sh");
         File.WriteAllText(scriptPath, script);
-        string data = f.World.Summary.ManifestPath;
+        string data = f.RecipeManifest;
         var env = new Dictionary<string, string>
         {
             ["SONIC"] = ScaleOutRecipes.SonicCommand, ["MODEL"] = f.Bundle, ["DATA"] = data, ["OUT"] = tmp.File("run"),
