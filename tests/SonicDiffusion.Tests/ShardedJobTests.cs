@@ -17,6 +17,9 @@ public sealed class ShardedJobFixture : IDisposable
     public string GenerateManifest { get; }
     /// <summary>The world's test rows and two others: the DATA of the scale-out recipes (every row generated, the test rows evaluated).</summary>
     public string RecipeManifest { get; }
+    private readonly Lazy<string> _unsharded;
+    /// <summary>The recipes' commands run once unsharded on <see cref="RecipeManifest"/> (folders images/ and eval/), made on first use.</summary>
+    public string Unsharded => _unsharded.Value;
 
     public ShardedJobFixture()
     {
@@ -35,6 +38,11 @@ public sealed class ShardedJobFixture : IDisposable
         GenerateManifest = Dir.File("gen.jsonl");
         File.WriteAllLines(GenerateManifest, rows);
         RecipeManifest = Path.Combine(World.Manifest.BaseDirectory, "recipes.jsonl");
+        _unsharded = new(() =>
+        {
+            ScaleOutRecipes.RunUnsharded(Bundle, RecipeManifest, Dir.File("unsharded"));
+            return Dir.File("unsharded");
+        });
         Data.DatasetManifest.Write(RecipeManifest, World.Manifest.Rows.Where(r => r.Split == "test").Concat(World.Manifest.Rows.Where(r => r.Split != "test").Take(2)));
     }
 
