@@ -3,6 +3,7 @@ using System.Globalization;
 using SonicDiffusion.Core;
 using SonicDiffusion.Evaluation;
 using SonicDiffusion.Pipelines;
+using SonicDiffusion.Sharding;
 
 namespace SonicDiffusion.Cli.Commands;
 
@@ -38,6 +39,9 @@ public static class EvalCommand
         {
             model, data, output, classifier, count, sweepCount, steps, seed, guidance, audioGuidance, beta, betas, guidances, scheduler, prompt, fromCaption, size, split, threads, device,
         };
+        var sharding = new ShardOptions();
+        sharding.AddTo(cmd);
+        cmd.Subcommands.Add(Merge());
         cmd.SetAction(pr =>
         {
             var options = new EvaluationOptions
@@ -49,18 +53,49 @@ public static class EvalCommand
                 Guidances = EvaluationOptions.ParseList(pr.GetValue(guidances)!, "--guidances"),
             }.Validate();
             CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
+            var shard = sharding.Resolve(pr);
             var manifest = WorldEvaluator.ReadManifest(pr.GetValue(data)!);
             var (loaded, classifierModel, classifierPath) = LoadForEvaluation(pr.GetValue(model), pr.GetValue(classifier), pr.GetValue(device));
             using var loadedModel = loaded;
             using var loadedClassifier = classifierModel;
             var evaluator = new WorldEvaluator(loaded, classifierModel, options) { ClassifierSource = classifierPath };
             string outDir = pr.GetValue(output)!;
+            if (shard != ShardSpec.Whole)
+            {
+                var shardEvaluator = new WorldShardEvaluator(loaded, classifierModel, options) { ClassifierSource = classifierPath };
+                var part = ConsoleProgress.Run(p => shardEvaluator.Run(manifest, shard, outDir, p, line => Console.Error.WriteLine("note: " + line), CliContext.Cancellation));
+                Console.WriteLine($"wrote {Path.Combine(outDir, ShardResult.FileName(shard))}: {part.Items.Count} of {part.TotalItems} items; when every shard is done: sonic eval merge {outDir}");
+                return 0;
+            }
             var report = ConsoleProgress.Run(p => evaluator.Run(manifest, outDir, p, line => Console.Error.WriteLine("note: " + line), CliContext.Cancellation));
             var m = report.Main;
             string F(double? v) => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "—";
             Console.WriteLine($"AIC {F(m.Aic)} · IIS {F(m.Iis)} · FID-proxy {F(m.Fid)} (real vs real {F(m.FidRealBaseline)}) · intensity ρ {F(m.IntensitySpearman)} · n = {m.Count}");
             foreach (var s in report.Skipped) Console.WriteLine($"skipped {s.Figure}: {s.Reason}");
             Console.WriteLine($"wrote {Path.Combine(outDir, WorldEvaluator.MarkdownFile)} and {report.Files.Count - 1} other file(s) in {report.ElapsedSeconds / 60:0.0} min");
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary><c>sonic eval merge DIR...</c>: the figures of a sharded evaluation from its shard results.</summary>
+    private static Command Merge()
+    {
+        var inputs = new Argument<string[]>("shards") { Description = "Folders holding shard-I-of-N.json files (or the files)", Arity = ArgumentArity.OneOrMore };
+        var output = new Option<string?>("--out") { Description = $"Folder for {MergedResult.FileName} (default: the first folder given)" };
+        var cmd = new Command("merge", "Combine the per-shard results of 'sonic eval --shard I/N' (scores exactly; FID from the merged float64 feature statistics) into merged.json") { inputs, output };
+        cmd.SetAction(pr =>
+        {
+            var given = pr.GetValue(inputs)!;
+            var merged = ShardMerge.Merge(given);
+            string dir = pr.GetValue(output) ?? (Directory.Exists(given[0]) ? given[0] : Path.GetDirectoryName(Path.GetFullPath(given[0]))!);
+            string path = merged.Write(dir);
+            string F(double? v) => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "—";
+            var parts = merged.Scores.Select(kv => $"{kv.Key} {F(kv.Value.Mean)} (n {kv.Value.Count})")
+                .Concat(merged.Fid.Select(kv => $"{kv.Key} {F(kv.Value)}"))
+                .Concat(merged.Correlations.Select(kv => $"{kv.Key} {F(kv.Value)}"));
+            Console.WriteLine($"{merged.Protocol}: {merged.Items.Count} items from {merged.Shards} shard(s): {string.Join(" · ", parts)}");
+            Console.WriteLine($"wrote {path}");
             return 0;
         });
         return cmd;

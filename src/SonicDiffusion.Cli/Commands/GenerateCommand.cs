@@ -3,10 +3,11 @@ using System.Globalization;
 using SonicDiffusion.Core;
 using SonicDiffusion.Imaging;
 using SonicDiffusion.Pipelines;
+using SonicDiffusion.Sharding;
 
 namespace SonicDiffusion.Cli.Commands;
 
-/// <summary>`sonic generate`: one image per sound (a file, or every sound in a folder).</summary>
+/// <summary>`sonic generate`: one image per sound (a file, or every sound in a folder), or per row of a manifest (--data, shardable).</summary>
 public static class GenerateCommand
 {
     /// <summary>The bundled model a later release ships; used when --model is not given.</summary>
@@ -16,7 +17,9 @@ public static class GenerateCommand
 
     public static Command Create()
     {
-        var audio = new Option<string>("--audio") { Description = "A sound file (WAV, FLAC, MP3, Ogg Vorbis) or a folder of them", Required = true };
+        var audio = new Option<string?>("--audio") { Description = "A sound file (WAV, FLAC, MP3, Ogg Vorbis) or a folder of them" };
+        var data = new Option<string?>("--data") { Description = "Instead of --audio: a manifest (.jsonl/.csv), one image per row (columns audio; optional prompt, seed, label) into the --out folder; --shard I/N splits the rows" };
+        var sharding = new ShardOptions();
         var prompt = new Option<string>("--prompt") { Description = "Text prompt added to the sound (default: none, as the official demo)", DefaultValueFactory = _ => "" };
         var negative = new Option<string>("--negative-prompt") { Description = "Text of the unconditional branch", DefaultValueFactory = _ => "" };
         var model = new Option<string?>("--model") { Description = $"SonicDiffusion model bundle, or an SD v1 model used with --sonic (default {DefaultModel})" };
@@ -43,10 +46,25 @@ public static class GenerateCommand
         {
             audio, prompt, negative, model, sonic, beta, betaSites, guidance, audioGuidance, steps, scheduler, seed, size, mix, gain, offset, output, count, sheet, device, dtype, threads,
         };
+        cmd.Options.Add(data);
+        sharding.AddTo(cmd);
         cmd.SetAction(pr =>
         {
             CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
-            var audioPath = pr.GetValue(audio)!;
+            string? manifestPath = pr.GetValue(data);
+            if ((manifestPath is null) == (pr.GetValue(audio) is null)) throw new SonicException("give --audio (a sound or a folder of sounds) or --data (a manifest), one of them");
+            ShardSpec? shard = null;
+            if (manifestPath is not null)
+            {
+                if (pr.GetValue(output) is null) throw new SonicException("--data needs --out FOLDER");
+                if (pr.GetValue(count) != 1) throw new SonicException("--data makes one image per row: --count does not apply (give rows their own seed)");
+                if (pr.GetValue(sheet) is not null) throw new SonicException("--data does not write a --sheet");
+                shard = sharding.Resolve(pr);
+            }
+            else if (pr.GetValue(sharding.Shard) is not null || pr.GetValue(sharding.Shards) is not null)
+                throw new SonicException("--shard/--shards split the rows of a --data manifest; they do not apply to --audio");
+            var manifest = manifestPath is null ? null : ManifestGeneration.ReadManifest(manifestPath);
+            var audioPath = pr.GetValue(audio) ?? manifest!.AudioPath(manifest.Rows[0]);
             if (pr.GetValue(beta) is not null && pr.GetValue(betaSites) is not null)
                 throw new SonicException("--beta and --beta-sites: give one or the other");
             double[]? perSite = pr.GetValue(betaSites) is { } bs ? ParseList(bs, "--beta-sites") : null;
@@ -60,7 +78,7 @@ public static class GenerateCommand
             if (sheetPath != null && Path.GetDirectoryName(Path.GetFullPath(sheetPath)) is { } sheetDir && !Directory.Exists(sheetDir))
                 throw new SonicException($"--sheet {sheetPath}: folder '{sheetDir}' does not exist");
 
-            var sounds = ListSounds(audioPath);
+            var sounds = manifest is null ? ListSounds(audioPath) : [audioPath];
             var modelPath = ResolveModel(pr.GetValue(model));
             var sonicFiles = pr.GetValue(sonic) is { } s ? OfficialSonicFiles.Resolve(s) : null;
             var options = new ModelLoadOptions
@@ -91,8 +109,9 @@ public static class GenerateCommand
             baseRequest.Validate();
             loaded.Adapters.BetaMap(baseRequest.Beta, baseRequest.BetaSites);   // a wrong --beta-sites count fails before any work
 
-            var targets = OutputPaths(audioPath, sounds, pr.GetValue(output));
             var pipeline = new AudioToImagePipeline(loaded);
+            if (manifest is not null) return FromManifest(pipeline, manifest, baseRequest, shard!, pr.GetValue(output)!, manifestPath!);
+            var targets = OutputPaths(audioPath, sounds, pr.GetValue(output));
             var rows = new List<ContactSheet.Row>();
             int failed = 0, written = 0;
             sw.Restart();
@@ -143,6 +162,17 @@ public static class GenerateCommand
             return failed == 0 ? 0 : 1;
         });
         return cmd;
+    }
+
+    private static int FromManifest(AudioToImagePipeline pipeline, Data.DatasetManifest manifest, AudioToImageRequest baseRequest, ShardSpec shard, string outDir, string manifestPath)
+    {
+        if (File.Exists(outDir)) throw new SonicException($"--out {outDir}: is a file; --data needs an output folder");
+        foreach (var issue in manifest.Issues) Console.Error.WriteLine($"warning: skipped manifest row: {issue}");
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var result = ConsoleProgress.Run(p => ManifestGeneration.Run(pipeline, manifest, baseRequest, shard, outDir, p, line => Console.Error.WriteLine(line), CliContext.Cancellation));
+        pipeline.ClearCache();
+        Console.WriteLine($"wrote {result.Written} image(s) to {outDir}, {result.Skipped} already there, {result.Failed} failed: {result.Rows} of {manifest.Rows.Count} rows of {manifestPath} ({shard}, {sw.Elapsed.TotalSeconds:0.0} s)");
+        return result.Failed == 0 ? 0 : 1;
     }
 
     /// <summary>x.png → x-s&lt;seed&gt;.png.</summary>

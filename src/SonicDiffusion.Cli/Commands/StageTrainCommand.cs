@@ -99,6 +99,7 @@ public static class StageTrainCommand
             options = options with { Projector = start?.Config ?? stage.NewProjector(pr, options.Projector, data.Clap.Dim, data.Tokens.Hidden) };
             Stage1TrainingTask task;
             using (start)
+            using (common.Init(pr, "train stage1 init"))
                 task = new Stage1TrainingTask(data, options, start?.named_parameters().ToDictionary(p => p.name, p => (TorchSharp.torch.Tensor)p.parameter), pr.GetValue(init) ?? "") { Log = Log };
             using var _ = task;
             using var trainer = new Trainer(task, stage.Training(pr, common), runDir);
@@ -172,7 +173,8 @@ public static class StageTrainCommand
             if (pr.GetValue(fresh))
             {
                 if (projectorPath != null) throw new SonicException("--fresh-projector and --projector exclude each other");
-                proj = new AudioProjector(stage.NewProjector(pr, null, data.Clap.Dim, data.Tokens.Hidden));
+                using (common.Init(pr, "train stage2 projector init"))
+                    proj = new AudioProjector(stage.NewProjector(pr, null, data.Clap.Dim, data.Tokens.Hidden));
                 options = options with { ProjectorSource = "fresh" };
             }
             else
@@ -184,7 +186,9 @@ public static class StageTrainCommand
             }
             using var _ = proj;
             var training = stage.Training(pr, common);
-            var task = new Stage2TrainingTask(data, sd.Unet, proj, options, training.LearningRate) { Log = Log };
+            Stage2TrainingTask task;
+            using (common.Init(pr, "train stage2 adapters init"))
+                task = new Stage2TrainingTask(data, sd.Unet, proj, options, training.LearningRate) { Log = Log };
             using var trainer = new Trainer(task, training, runDir);
             if (task.SkippedInitSites.Count > 0)
                 Log($"train stage2: {task.SkippedInitSites.Count} adapter sites of {options.InitAdapters} are not in this UNet and were left out: {string.Join(", ", task.SkippedInitSites)}");

@@ -38,7 +38,9 @@ public static partial class TrainCommand
             }
             using var images = Cache(null)!;
             using var validation = Cache(pr.GetValue(valSplit));
-            using var task = new ClassifierTrainingTask(images, validation, options, Log);
+            ClassifierTrainingTask task;
+            using (common.Init(pr, "train classifier init")) task = new ClassifierTrainingTask(images, validation, options, Log);
+            using var _ = task;
             using var trainer = new Trainer(task, common.Training(pr), runDir);
             if (!RunTrainer(trainer, "train classifier")) return 130;
             string export = common.ExportDir(pr, "classifier");

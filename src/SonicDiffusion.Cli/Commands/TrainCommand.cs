@@ -107,19 +107,22 @@ public static partial class TrainCommand
             return (manifest, rows);
         }
 
+        /// <summary>
+        /// Models constructed inside this scope draw their initial weights from the --seed stream <paramref name="purpose"/>
+        /// alone, whatever ran before in the process (e.g. a cache built now or found on disk); a resumed run loads its
+        /// weights over them.
+        /// </summary>
+        public IDisposable Init(ParseResult pr, string purpose) => RandomStreams.InitScope(pr.GetValue(Seed), purpose);
+
         public string CacheDir(ParseResult pr, DatasetManifest manifest) => pr.GetValue(Cache) ?? Path.Combine(manifest.BaseDirectory, "cache");
 
         public string ExportDir(ParseResult pr, string name) => pr.GetValue(Export) ?? Path.Combine(pr.GetValue(Out)!, name);
 
         public T Options<T>(ParseResult pr, T defaults) => pr.GetValue(Config) is { } path ? ConfigJson.Read<T>(path) : defaults;
 
-        /// <summary>
-        /// Refuses to touch a run folder that has checkpoints unless --resume was given, and seeds torch's generator so the
-        /// models' random initialisation depends on --seed alone (a resumed run then loads its weights over it).
-        /// </summary>
+        /// <summary>Refuses to touch a run folder that has checkpoints unless --resume was given.</summary>
         public string RunDir(ParseResult pr)
         {
-            TorchSharp.torch.random.manual_seed(pr.GetValue(Seed));
             string dir = Path.GetFullPath(pr.GetValue(Out)!);
             if (!pr.GetValue(Resume) && TrainingCheckpoint.Latest(Path.Combine(dir, Trainer.CheckpointsFolder)) is { } latest)
                 throw new SonicException($"{dir}: run folder already has checkpoints (step {latest.Step}); pass --resume to continue it or choose a new --out");
@@ -162,7 +165,9 @@ public static partial class TrainCommand
             var (manifest, rows) = common.ReadRows(pr);
             string runDir = common.RunDir(pr);
             using var images = ConsoleProgress.Run(p => ImageCache.LoadOrBuild(manifest, rows, options.Resolution, common.CacheDir(pr, manifest), p, Log, pr.GetValue(common.Threads), CliContext.Cancellation));
-            using var task = new VaeTrainingTask(images, options, Log);
+            VaeTrainingTask task;
+            using (common.Init(pr, "train vae init")) task = new VaeTrainingTask(images, options, Log);
+            using var _ = task;
             using var trainer = new Trainer(task, common.Training(pr), runDir);
             if (!RunTrainer(trainer, "train vae")) return 130;
             string export = common.ExportDir(pr, "vae");
@@ -222,10 +227,13 @@ public static partial class TrainCommand
             using var latents = cached;
             var captions = cachedRows.Select(r => r.Caption).ToList();
             int previews = Math.Max(0, pr.GetValue(preview));
-            using var task = new BaseModelTrainingTask(latents, captions, vaeDir, options, Log)
-            {
-                PreviewPrompts = BaseModelTrainingTask.OneCaptionPerLabel(cachedRows).Take(previews).ToList(),
-            };
+            BaseModelTrainingTask task;
+            using (common.Init(pr, "train base init"))
+                task = new BaseModelTrainingTask(latents, captions, vaeDir, options, Log)
+                {
+                    PreviewPrompts = BaseModelTrainingTask.OneCaptionPerLabel(cachedRows).Take(previews).ToList(),
+                };
+            using var _ = task;
             using var trainer = new Trainer(task, common.Training(pr), runDir);
             if (!RunTrainer(trainer, "train base")) return 130;
             string export = common.ExportDir(pr, "model");
@@ -265,7 +273,9 @@ public static partial class TrainCommand
             Tensor pooled;
             using (var text = ClipTextModel.FromFolder(textDir))
                 pooled = ClapTrainingTask.PoolCaptions(text, ClipTokenizer.Default, mels.Rows.Select(r => r.Caption).ToList());
-            using var task = new ClapTrainingTask(mels, pooled, options, Log);
+            ClapTrainingTask task;
+            using (common.Init(pr, "train clap init")) task = new ClapTrainingTask(mels, pooled, options, Log);
+            using var _ = task;
             pooled.Dispose();
             using var trainer = new Trainer(task, common.Training(pr), runDir);
             if (!RunTrainer(trainer, "train clap")) return 130;

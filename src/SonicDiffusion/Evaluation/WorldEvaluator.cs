@@ -23,7 +23,7 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
     public const string MarkdownFile = "report.md";
     public const string SamplesFile = "samples.png";
 
-    private sealed record Prediction(int Class, double Magnitude, double[] Features, double Luminance);
+    internal sealed record Prediction(int Class, double Magnitude, double[] Features, double Luminance);
 
     private readonly AudioToImagePipeline _pipeline = new(model);
     private readonly Dictionary<(int Line, double Beta, double Guidance), Prediction> _generated = [];
@@ -204,24 +204,27 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
 
     private Prediction Generate(ManifestRow row, long seed, double beta, double guidance, int size, bool keep)
     {
-        var req = new AudioToImageRequest
-        {
-            Audio = _manifest.AudioPath(row), Prompt = PromptFor(row), Steps = Options.Steps, Guidance = guidance, AudioGuidance = Options.AudioGuidance, Beta = beta, Seed = seed,
-            Scheduler = Options.Scheduler, Width = size, Height = size,
-        };
+        var req = Request(_manifest, Options, row, seed, beta, guidance, size);
         var sw = Stopwatch.StartNew();
         using var image = _pipeline.Generate(req);
-        var p = Classify(image);
+        var p = Classify(classifier, image);
         _secondsPerImage.Add(sw.Elapsed.TotalSeconds);
         if (keep) _gridImages[row.Line] = image.detach().clone();
         return p;
     }
 
-    private string PromptFor(ManifestRow row)
+    /// <summary>The generation request of one evaluated sample.</summary>
+    internal static AudioToImageRequest Request(DatasetManifest manifest, EvaluationOptions options, ManifestRow row, long seed, double beta, double guidance, int size) => new()
     {
-        if (!Options.PromptFromCaption) return Options.Prompt;
+        Audio = manifest.AudioPath(row), Prompt = PromptFor(manifest, options, row), Steps = options.Steps, Guidance = guidance, AudioGuidance = options.AudioGuidance, Beta = beta, Seed = seed,
+        Scheduler = options.Scheduler, Width = size, Height = size,
+    };
+
+    private static string PromptFor(DatasetManifest manifest, EvaluationOptions options, ManifestRow row)
+    {
+        if (!options.PromptFromCaption) return options.Prompt;
         if (string.IsNullOrWhiteSpace(row.Caption))
-            throw new SonicException($"{_manifest.FilePath}: line {row.Line} has no caption (--prompt-from-caption needs a caption column)");
+            throw new SonicException($"{manifest.FilePath}: line {row.Line} has no caption (--prompt-from-caption needs a caption column)");
         return row.Caption;
     }
 
@@ -229,13 +232,20 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
     {
         if (_real.TryGetValue(row.Line, out var p)) return p;
         using var scope = torch.NewDisposeScope();
-        var img = ImageCache.Preprocess(ImageTensor.Load(_manifest.ImagePath(row)), classifier.Config.InputSize).unsqueeze(0);
-        p = Classify(img);
+        p = ClassifyReal(classifier, _manifest.ImagePath(row));
         _real[row.Line] = p;
         return p;
     }
 
-    private Prediction Classify(Tensor image01)
+    /// <summary>The classifier's view of a real image file (resized as the classifier's training images).</summary>
+    internal static Prediction ClassifyReal(WorldClassifier classifier, string imagePath)
+    {
+        using var scope = torch.NewDisposeScope();
+        var img = ImageCache.Preprocess(ImageTensor.Load(imagePath), classifier.Config.InputSize).unsqueeze(0);
+        return Classify(classifier, img);
+    }
+
+    internal static Prediction Classify(WorldClassifier classifier, Tensor image01)
     {
         var x = image01.cpu().to_type(ScalarType.Float32);
         using var o = classifier.Predict(x);

@@ -1,0 +1,122 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using SonicDiffusion.Core;
+using SonicDiffusion.Data;
+using SonicDiffusion.Imaging;
+using SonicDiffusion.Sharding;
+using SonicDiffusion.Training;
+
+namespace SonicDiffusion.Pipelines;
+
+/// <summary>What one run of <see cref="ManifestGeneration.Run"/> did with the rows of its shard.</summary>
+public sealed record ManifestGenerationResult(int Rows, int Written, int Skipped, int Failed, IReadOnlyList<string> Files);
+
+/// <summary>
+/// <c>sonic generate --data manifest.jsonl</c>: one image per manifest row (columns: audio, optional prompt, seed, label).
+/// Row k (0-based, in file order) is made by shard k mod N, with the row's seed or --seed + k, into
+/// <see cref="FileName"/> — a name that depends on the row alone, so every shard agrees on it and no two rows share it.
+/// Each PNG is written atomically, carries a hash of every generation parameter (text chunk <c>parameters_hash</c>) and
+/// is then recorded in the shard's done-list (<c>generate-I-of-N.done.jsonl</c>); a re-run, by any shard count, skips
+/// rows whose PNG exists with the same parameters (a killed shard resumes where it stopped) and redoes the others.
+/// </summary>
+public static class ManifestGeneration
+{
+    public static DatasetManifest ReadManifest(string path)
+    {
+        var manifest = DatasetManifest.Read(path, ["audio"]);
+        if (manifest.Rows.Count == 0)
+            throw new SonicException(manifest.Issues.Count > 0 ? $"{path}: no usable rows (first problem: {manifest.Issues[0]})" : $"{path}: no rows");
+        return manifest;
+    }
+
+    public static string DoneListName(ShardSpec shard) => $"generate-{shard.Tag}.done.jsonl";
+
+    /// <summary>"00042-rain-thunder_03.png": the row's index, its label (if any) and its sound's file name, made safe for any file system.</summary>
+    public static string FileName(int index, ManifestRow row)
+    {
+        string stem = Path.GetFileNameWithoutExtension(row.Audio.Replace('\\', '/'));
+        string label = row.Label.Length > 0 ? Safe(row.Label) + "-" : "";
+        return string.Create(CultureInfo.InvariantCulture, $"{index:D5}-{label}{Safe(stem)}.png");
+    }
+
+    private static string Safe(string s)
+    {
+        var b = new StringBuilder(s.Length);
+        foreach (char c in s) b.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_');
+        return b.Length > 60 ? b.ToString(0, 60) : b.ToString();
+    }
+
+    /// <summary>The row's request: its sound, its prompt (else the base request's) and its seed (else base seed + index).</summary>
+    public static AudioToImageRequest RequestFor(DatasetManifest manifest, int index, AudioToImageRequest baseRequest)
+    {
+        var row = manifest.Rows[index];
+        long seed = baseRequest.Seed + index;
+        if (row.Extra.ContainsKey("seed"))
+        {
+            if (row.Number("seed") is not { } s || s != Math.Floor(s) || Math.Abs(s) > 1e15)
+                throw new SonicException($"{manifest.FilePath}: line {row.Line}: seed '{row.Text("seed")}' is not an integer");
+            seed = (long)s;
+        }
+        return baseRequest with { Audio = manifest.AudioPath(row), Prompt = row.Text("prompt") ?? baseRequest.Prompt, Seed = seed };
+    }
+
+    /// <summary>Hash of every PNG text chunk of a request (all parameters, the model and its files).</summary>
+    public static string ParameterHash(IEnumerable<KeyValuePair<string, string>> metadata)
+    {
+        var key = new CacheKey();
+        foreach (var (k, v) in metadata) key.Add(k).Add(v);
+        return key.Finish()[..16];
+    }
+
+    public const string HashChunk = "parameters_hash";
+
+    /// <summary>True when <paramref name="path"/> is a complete PNG made with the parameters of <paramref name="hash"/>.</summary>
+    private static bool Finished(string path, string hash)
+    {
+        if (!File.Exists(path)) return false;
+        try { return PngText.Read(path).TryGetValue(HashChunk, out var h) && h == hash; }
+        catch (Exception e) when (e is SonicException or IOException or InvalidDataException) { return false; }
+    }
+
+    public static ManifestGenerationResult Run(AudioToImagePipeline pipeline, DatasetManifest manifest, AudioToImageRequest baseRequest, ShardSpec shard, string outDir,
+        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, CancellationToken ct = default)
+    {
+        Directory.CreateDirectory(outDir);
+        using var done = DoneList.Open(Path.Combine(outDir, DoneListName(shard)));
+        var mine = shard.Items(manifest.Rows.Count).ToList();
+        int written = 0, skipped = 0, failed = 0, n = 0;
+        var files = new List<string>();
+        progress?.Report(new ProgressInfo("rows", 0, mine.Count));
+        foreach (int k in mine)
+        {
+            ct.ThrowIfCancellationRequested();
+            var row = manifest.Rows[k];
+            string name = FileName(k, row), path = Path.Combine(outDir, name);
+            try
+            {
+                var req = RequestFor(manifest, k, baseRequest);
+                var meta = pipeline.Metadata(req).Append(new("software", "SonicDiffusion.NET generate")).Append(new("manifest_row", k.ToString(CultureInfo.InvariantCulture))).ToList();
+                string hash = ParameterHash(meta);
+                meta.Add(new(HashChunk, hash));
+                if (Finished(path, hash)) skipped++;
+                else
+                {
+                    if (!File.Exists(manifest.AudioPath(row))) throw new SonicException($"{manifest.FilePath}: line {row.Line}: sound file {manifest.AudioPath(row)} not found");
+                    using var image = pipeline.Generate(req, null, ct);
+                    ImageTensor.SavePng(image, path, meta);
+                    done.Add(new JsonObject { ["key"] = name, ["parameters"] = hash, ["row"] = k, ["seed"] = req.Seed });
+                    written++;
+                }
+                files.Add(path);
+            }
+            catch (SonicException e)
+            {
+                failed++;
+                log?.Invoke($"skipped row {k} (line {row.Line}): {e.Message}");
+            }
+            progress?.Report(new ProgressInfo("rows", ++n, mine.Count, name));
+        }
+        return new ManifestGenerationResult(mine.Count, written, skipped, failed, files);
+    }
+}
