@@ -96,3 +96,39 @@ public class EvaluationMetricsTests
         Assert.Equal(8, ColourShift.Standard.Count);
     }
 }
+
+/// <summary>Which rows an evaluation scores: split, --where filters, labels written any way.</summary>
+public class EvaluationRowSelectionTests
+{
+    [Fact]
+    public void WhereFiltersRowsAndLabelsMatchWhateverTheirSpelling()
+    {
+        using var tmp = Infrastructure.RepoPaths.NewTemp();
+        Directory.CreateDirectory(tmp.File("a"));
+        foreach (var name in new[] { "1", "2", "3", "4" }) File.WriteAllBytes(tmp.File($"a/{name}.wav"), [0]);
+        File.WriteAllLines(tmp.File("m.jsonl"),
+        [
+            """{"audio":"a/1.wav","image":"","caption":"c","label":"Wind Noise","split":"test","recipe_held_out":true}""",
+            """{"audio":"a/2.wav","image":"","caption":"c","label":"fire_crackling","split":"test","recipe_held_out":false}""",
+            """{"audio":"a/3.wav","image":"","caption":"c","label":"fire-crackling","split":"test","recipe_held_out":true}""",
+            """{"audio":"a/4.wav","image":"","caption":"c","label":"raining","split":"val","recipe_held_out":true}""",
+        ]);
+        var manifest = WorldEvaluator.ReadManifest(tmp.File("m.jsonl"));
+        var classes = new WorldClassifierConfig();
+        Assert.Equal(classes.LabelIndex("wind_noise"), classes.LabelIndex("Wind Noise"));
+        Assert.Equal(classes.LabelIndex("fire_crackling"), classes.LabelIndex("FIRE-crackling"));
+        Assert.Equal(-1, classes.LabelIndex("birdsong"));
+
+        var notes = new List<string>();
+        var (all, split) = WorldEvaluator.HeldOutRows(manifest, classes, "test", notes.Add);
+        Assert.Equal(3, all.Count);
+        Assert.Equal("test", split);
+        var (held, heldSplit) = WorldEvaluator.HeldOutRows(manifest, classes, "test", notes.Add, ["recipe_held_out=TRUE"]);
+        Assert.Equal(["a/1.wav", "a/3.wav"], held.Select(r => r.Audio).Order());
+        Assert.Equal("test where recipe_held_out=TRUE", heldSplit);
+        Assert.Empty(notes);
+        var err = Assert.Throws<SonicException>(() => WorldEvaluator.HeldOutRows(manifest, classes, "test", notes.Add, ["recipe=none"]));
+        Assert.Contains("no rows in split 'test where recipe=none'", err.Message);
+        Assert.Contains("--where recipe", Assert.Throws<SonicException>(() => new EvaluationOptions { Where = ["recipe"] }.Validate()).Message);
+    }
+}

@@ -33,11 +33,15 @@ public static class EvalCommand
         var prompt = new Option<string>("--prompt") { Description = "Text prompt given with every sound (default: none, audio only)", DefaultValueFactory = _ => "" };
         var size = new Option<int?>("--size") { Description = "Image side (default: the model's native size)" };
         var split = new Option<string>("--split") { Description = "Manifest split of the held-out sounds (a manifest without a split column uses all rows)", DefaultValueFactory = _ => "test" };
+        var where = new Option<string[]>("--where")
+        {
+            Description = "Only rows whose column has this value (column=value, repeatable; e.g. recipe_held_out=true for a recipe never heard in training, real=true with --split val for the held-out real recordings)",
+        };
         var threads = CommonOptions.TorchThreads();
         var device = CommonOptions.Device();
         var cmd = new Command("eval", "Measure a bundle on held-out sounds: AIC, IIS, FID-proxy (with real-vs-real baseline), intensity Spearman ρ, β and guidance sweeps; writes report.json/report.md/plots")
         {
-            model, data, output, classifier, count, sweepCount, steps, seed, guidance, audioGuidance, beta, betas, guidances, scheduler, prompt, fromCaption, size, split, threads, device,
+            model, data, output, classifier, count, sweepCount, steps, seed, guidance, audioGuidance, beta, betas, guidances, scheduler, prompt, fromCaption, size, split, where, threads, device,
         };
         var sharding = new ShardOptions();
         sharding.AddTo(cmd);
@@ -49,6 +53,7 @@ public static class EvalCommand
                 Count = pr.GetValue(count), SweepCount = pr.GetValue(sweepCount), Steps = pr.GetValue(steps), Seed = pr.GetValue(seed),
                 Guidance = pr.GetValue(guidance), AudioGuidance = pr.GetValue(audioGuidance), Beta = pr.GetValue(beta), Scheduler = pr.GetValue(scheduler)!, Prompt = pr.GetValue(prompt)!, PromptFromCaption = pr.GetValue(fromCaption), Size = pr.GetValue(size),
                 Split = pr.GetValue(split)!,
+                Where = pr.GetValue(where) ?? [],
                 Betas = EvaluationOptions.ParseList(pr.GetValue(betas)!, "--betas"),
                 Guidances = EvaluationOptions.ParseList(pr.GetValue(guidances)!, "--guidances"),
             }.Validate();

@@ -30,6 +30,8 @@ public sealed record EvaluationOptions
     /// <summary>Image side; null = the model's native size.</summary>
     public int? Size { get; init; }
     public string Split { get; init; } = "test";
+    /// <summary>Row filters "column=value" (all must hold; case-insensitive), e.g. "recipe_held_out=true" or "real=true".</summary>
+    public IReadOnlyList<string> Where { get; init; } = [];
     public IReadOnlyList<double> Betas { get; init; } = [0, 0.5, 1, 1.5];
     public IReadOnlyList<double> Guidances { get; init; } = [1, 2.5, 5, 7.5, 10];
     /// <summary>Generated samples per class in samples.png.</summary>
@@ -47,6 +49,8 @@ public sealed record EvaluationOptions
         if (Betas.Concat(Guidances).Any(v => !double.IsFinite(v))) throw new SonicException("--betas/--guidances: values must be finite numbers");
         if (PromptFromCaption && Prompt.Length > 0) throw new SonicException($"--prompt \"{Prompt}\" and --prompt-from-caption: give one or the other");
         if (GridPerClass < 0) throw new SonicException($"grid per class {GridPerClass}: must be >= 0");
+        foreach (var w in Where)
+            if (w.IndexOf('=') is <= 0) throw new SonicException($"--where {w}: expected column=value (e.g. recipe_held_out=true)");
         return this;
     }
 

@@ -113,10 +113,11 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
 
     /// <summary>Rows of the split with a known label and an existing sound, stratified by class (round-robin in label order).</summary>
     private (List<ManifestRow> Rows, string Split) SelectRows(DatasetManifest manifest, Action<string> note) =>
-        HeldOutRows(manifest, classifier.Config, Options.Split, note);
+        HeldOutRows(manifest, classifier.Config, Options.Split, note, Options.Where);
 
     /// <summary>Rows of <paramref name="split"/> with a label the classifier knows and an existing sound, round-robin by class (all rows when the manifest has no split column).</summary>
-    internal static (List<ManifestRow> Rows, string Split) HeldOutRows(DatasetManifest manifest, WorldClassifierConfig classes, string split, Action<string> note)
+    public static (List<ManifestRow> Rows, string Split) HeldOutRows(DatasetManifest manifest, WorldClassifierConfig classes, string split, Action<string> note,
+        IReadOnlyList<string>? where = null)
     {
         if (manifest.Issues.Count > 0) note($"skipped {manifest.Issues.Count} bad manifest row(s) (first: {manifest.Issues[0]})");
         var candidates = manifest.Rows.Where(r => r.Split == split).ToList();
@@ -126,6 +127,14 @@ public sealed class WorldEvaluator(SonicDiffusionModel model, WorldClassifier cl
             split = "(all rows: the manifest has no split column)";
         }
         if (candidates.Count == 0) throw new SonicException($"{manifest.FilePath}: no rows in split '{split}' (use --split)");
+        foreach (var condition in where ?? [])
+        {
+            int eq = condition.IndexOf('=');
+            string key = condition[..eq], value = condition[(eq + 1)..];
+            candidates = candidates.Where(r => string.Equals(r.Text(key), value, StringComparison.OrdinalIgnoreCase)).ToList();
+            split += $" where {condition}";
+            if (candidates.Count == 0) throw new SonicException($"{manifest.FilePath}: no rows in split '{split}' (is '{key}' a column of the manifest?)");
+        }
         var unknown = candidates.Where(r => classes.LabelIndex(r.Label) < 0).ToList();
         if (unknown.Count > 0) note($"{unknown.Count} row(s) have labels the classifier does not know (first: '{unknown[0].Label}', line {unknown[0].Line}); left out");
         var missing = candidates.Where(r => classes.LabelIndex(r.Label) >= 0 && !File.Exists(manifest.AudioPath(r))).ToList();

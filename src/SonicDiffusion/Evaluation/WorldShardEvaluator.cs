@@ -34,7 +34,7 @@ public sealed class WorldShardEvaluator(SonicDiffusionModel model, WorldClassifi
     /// <summary>Runs shard <paramref name="shard"/> into <paramref name="outDir"/>; returns the shard result (also written there).</summary>
     public ShardResult Run(DatasetManifest manifest, ShardSpec shard, string outDir, IProgress<ProgressInfo>? progress = null, Action<string>? log = null, CancellationToken ct = default)
     {
-        var (rows, split) = WorldEvaluator.HeldOutRows(manifest, classifier.Config, Options.Split, s => log?.Invoke(s));
+        var (rows, split) = WorldEvaluator.HeldOutRows(manifest, classifier.Config, Options.Split, s => log?.Invoke(s), Options.Where);
         bool HasImage(ManifestRow r) => r.Image.Length > 0 && File.Exists(manifest.ImagePath(r));
         var main = rows.Take(Options.Count).ToList();
         var reserve = rows.Skip(main.Count).Where(HasImage).ToList();
