@@ -52,7 +52,7 @@ internal static class ExplosionSounds
     {
         double sec = (double)n / Sr, t0 = rng.Uniform(0.1, Math.Min(1.5, sec * 0.3));
         var x = new double[n];
-        var boom = Filtered(Dsp.Brown(rng, n), Biquad.Lowpass(150 + 250 * i + rng.Uniform(0, 80), 0.8, Sr));
+        var boom = Filtered(Dsp.Brown(rng, n), Biquad.Lowpass(250 + 350 * i + rng.Uniform(0, 100), 0.8, Sr));
         Normalize(boom, 0.5);
         Dsp.AddBurst(x, Sr, t0, boom, 2.0, rng.Uniform(0.02, 0.05), 0.6 + 1.2 * i, sec);
         Dsp.AddChirp(x, Sr, t0, rng.Uniform(40, 60), 25, 1.2, 0.6, 0.4 + 0.3 * i);
