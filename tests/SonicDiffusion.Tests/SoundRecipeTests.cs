@@ -98,7 +98,7 @@ public class SoundRecipeTests
 
     /// <summary>
     /// The recipes of a class are different sounds, not one sound with other constants: every pair differs clearly in at
-    /// least one descriptor (centroid, flatness, onset rate, level spread) relative to the spread between seeds.
+    /// least one descriptor (centroid, flatness, spectral crest, onset rate, level spread) relative to the spread between seeds.
     /// </summary>
     [Theory]
     [MemberData(nameof(AllClasses))]
@@ -110,9 +110,9 @@ public class SoundRecipeTests
             f[r] = Enumerable.Range(0, seeds).Select(k =>
             {
                 var s = SoundFeatures.Measure(SoundSynth.Synthesize(cls, r, 0.6, 3.0, new WorldRandom((ulong)(900 + k))), SoundSynth.SampleRate);
-                return new[] { Math.Log2(s.CentroidHz), 10 * s.Flatness, Math.Log2(1 + s.OnsetsPerSecond), s.LevelSpreadDb / 3 };
+                return new[] { Math.Log2(s.CentroidHz), 10 * s.Flatness, s.CrestDb / 3, Math.Log2(1 + s.OnsetsPerSecond), s.LevelSpreadDb / 3 };
             }).ToArray();
-        string[] names = ["log2 centroid", "10 x flatness", "log2(1 + onsets/s)", "level spread / 3 dB"];
+        string[] names = ["log2 centroid", "10 x flatness", "crest / 3 dB", "log2(1 + onsets/s)", "level spread / 3 dB"];
         for (int a = 0; a < recipes; a++)
             for (int b = a + 1; b < recipes; b++)
             {
@@ -152,6 +152,7 @@ public class SoundRecipeTests
         Assert.True(t.Flatness < 0.01, $"tone flatness {t.Flatness}");
         Assert.InRange(w.CentroidHz, 10000, 12000);
         Assert.True(w.Flatness > 0.5, $"noise flatness {w.Flatness}");
+        Assert.True(t.CrestDb > 20 && w.CrestDb < 12, $"crest: tone {t.CrestDb:0.0} dB, noise {w.CrestDb:0.0} dB");
         Assert.Equal(20 * Math.Log10(0.5 / Math.Sqrt(2)), t.RmsDb, 1);
         Assert.True(t.LevelSpreadDb < 0.5 && w.LevelSpreadDb < 1, $"steady sounds: spread {t.LevelSpreadDb} / {w.LevelSpreadDb}");
         Assert.Equal(5.0, c10.OnsetsPerSecond, 0.6);

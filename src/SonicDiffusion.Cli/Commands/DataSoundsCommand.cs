@@ -22,10 +22,10 @@ public static class DataSoundsCommand
             var levels = pr.GetValue(levelsOpt)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
                 double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new SonicException($"--intensities: '{s}' is not a number")).ToList();
             var clips = ConsoleProgress.Run(progress => SoundCatalog.Write(outDir, pr.GetValue(seedOpt), levels, pr.GetValue(secondsOpt), progress, CliContext.Cancellation));
-            Console.WriteLine($"{"recipe",-36} {"int",5} {"centroid",9} {"flat",6} {"onset/s",8} {"dBFS",6} {"spread",7}");
+            Console.WriteLine($"{"recipe",-36} {"int",5} {"centroid",9} {"flat",6} {"crest",6} {"onset/s",8} {"dBFS",6} {"spread",7}");
             foreach (var c in clips)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{c.Recipe,-36} {c.Intensity,5:0.00} {c.Features.CentroidHz,9:0} {c.Features.Flatness,6:0.000} {c.Features.OnsetsPerSecond,8:0.0} {c.Features.RmsDb,6:0.0} {c.Features.LevelSpreadDb,7:0.0}"));
+                    $"{c.Recipe,-36} {c.Intensity,5:0.00} {c.Features.CentroidHz,9:0} {c.Features.Flatness,6:0.000} {c.Features.CrestDb,6:0.0} {c.Features.OnsetsPerSecond,8:0.0} {c.Features.RmsDb,6:0.0} {c.Features.LevelSpreadDb,7:0.0}"));
             Console.WriteLine($"wrote {clips.Count} clips and {SoundCatalog.TableFileName} to {Path.GetFullPath(outDir)}");
             return 0;
         });

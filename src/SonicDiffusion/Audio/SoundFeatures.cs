@@ -5,11 +5,12 @@ namespace SonicDiffusion.Audio;
 /// <summary>
 /// Coarse descriptors of a mono clip, from 2048-sample Hann frames with a 512-sample hop: spectral centroid (Hz, over
 /// the whole clip's power), spectral flatness (mean over audible frames of geometric / arithmetic mean power between 100 Hz and
-/// 10 kHz: near 0 for tones, about 0.56 for white noise), onsets per second (frame-energy rises of at least 6 dB over the previous 30 ms that peak above the clip's
+/// 10 kHz: near 0 for tones, about 0.56 for white noise), spectral crest (mean over audible frames of the peak
+/// over the mean power in that band, dB: about 9 for white noise, high for whistles and ringing), onsets per second (frame-energy rises of at least 6 dB over the previous 30 ms that peak above the clip's
 /// floor, at least 30 ms apart), RMS level (dBFS) and the spread (standard deviation, dB) of the audible frames' levels:
 /// near 0 for a steady sound, large for bursts.
 /// </summary>
-public sealed record SoundFeatures(double CentroidHz, double Flatness, double OnsetsPerSecond, double RmsDb, double LevelSpreadDb)
+public sealed record SoundFeatures(double CentroidHz, double Flatness, double CrestDb, double OnsetsPerSecond, double RmsDb, double LevelSpreadDb)
 {
     private const int Frame = 2048, Hop = 512;
 
@@ -25,6 +26,7 @@ public sealed record SoundFeatures(double CentroidHz, double Flatness, double On
         var power = new double[Frame / 2 + 1];
         var frameDb = new double[frames];
         var frameFlatness = new double[frames];
+        var frameCrest = new double[frames];
         double weighted = 0, total = 0;
         int lo = (int)Math.Ceiling(100.0 * Frame / sampleRate), hi = Math.Min(Frame / 2, (int)(10000.0 * Frame / sampleRate));
         for (int f = 0; f < frames; f++)
@@ -32,23 +34,24 @@ public sealed record SoundFeatures(double CentroidHz, double Flatness, double On
             int start = f * Hop;
             for (int k = 0; k < Frame; k++) buf[k] = start + k < x.Length ? x[start + k] * window[k] : 0;
             Fft(buf);
-            double sum = 0, bandSum = 0, logSum = 0;
+            double sum = 0, bandSum = 0, logSum = 0, bandPeak = 0;
             for (int b = 0; b < power.Length; b++)
             {
                 double p = buf[b].Real * buf[b].Real + buf[b].Imaginary * buf[b].Imaginary;
                 power[b] = p;
                 sum += p;
                 weighted += p * b * (double)sampleRate / Frame;
-                if (b >= lo && b <= hi) { bandSum += p; logSum += Math.Log(p + 1e-20); }
+                if (b >= lo && b <= hi) { bandSum += p; logSum += Math.Log(p + 1e-20); bandPeak = Math.Max(bandPeak, p); }
             }
             total += sum;
             double mean = bandSum / (hi - lo + 1);
             frameFlatness[f] = mean > 0 ? Math.Exp(logSum / (hi - lo + 1)) / mean : 0;
+            frameCrest[f] = mean > 0 ? 10 * Math.Log10(bandPeak / mean) : 0;
             frameDb[f] = 10 * Math.Log10(sum / (Frame * 0.375 * Frame / 2) + 1e-20);
         }
         double loudest = frameDb.Max(), floor = loudest - 50;
         var audible = Enumerable.Range(0, frames).Where(f => frameDb[f] > floor).ToList();
-        double flatness = audible.Average(f => frameFlatness[f]);
+        double flatness = audible.Average(f => frameFlatness[f]), crest = audible.Average(f => frameCrest[f]);
         double meanDb = audible.Average(f => frameDb[f]);
         double spread = Math.Sqrt(audible.Average(f => (frameDb[f] - meanDb) * (frameDb[f] - meanDb)));
         int look = Math.Max(1, (int)Math.Round(0.03 * sampleRate / Hop)), onsets = 0, last = -look;
@@ -60,7 +63,7 @@ public sealed record SoundFeatures(double CentroidHz, double Flatness, double On
             if (peak && frameDb[f] - before >= 6 && f - last >= look) { onsets++; last = f; }
         }
         double seconds = (double)x.Length / sampleRate;
-        return new SoundFeatures(total > 0 ? weighted / total : 0, flatness, onsets / Math.Max(seconds, 1e-9), rmsDb, spread);
+        return new SoundFeatures(total > 0 ? weighted / total : 0, flatness, crest, onsets / Math.Max(seconds, 1e-9), rmsDb, spread);
     }
 
     /// <summary>In-place radix-2 FFT (length a power of two).</summary>

@@ -157,7 +157,7 @@ public static class Dsp
     public static void AddBubble(Span<double> buf, int sampleRate, double start, double radiusMm, double amp, double rise = 0.1)
     {
         double r = radiusMm * 1e-3;
-        double f0 = 3.26 / r, damping = 0.13 / r + 0.0072 * Math.Pow(r, -1.5), tau = 1 / damping, duration = 6 * tau;
+        double f0 = 3.26 / r, damping = 0.13 / r + 0.0072 * Math.Pow(r, -1.5), tau = 1 / damping, duration = 4.5 * tau;
         AddChirp(buf, sampleRate, start, f0, f0 * (1 + rise * damping * duration), duration, amp, tau);
     }
 

@@ -37,6 +37,7 @@ public static class SoundSynth
         // A clap or a blast carries a fixed energy, so the original recipe's clip RMS falls with clip length; the newer
         // recipes of these classes follow it, so that one intensity sounds equally loud whichever recipe made it.
         double lengthDb = cls is WorldClass.Thunder or WorldClass.Explosion ? 10 * Math.Log10(6 / Math.Clamp(seconds, 1, 20)) : 0;
+        Dsp.Filtered(x, Biquad.Highpass(20, 0.7, Sr));
         Dsp.Normalize(x, Dsp.Db(LevelDb(cls, i) + lengthDb + rng.Uniform(-1, 1)));
         return Finish(x, 1);
     }

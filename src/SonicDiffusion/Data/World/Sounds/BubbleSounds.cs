@@ -58,20 +58,19 @@ internal static class BubbleSounds
     /// <summary>An aquarium aerator or boiling pot: a continuous fizz of small bubbles, surface gurgle and the pump's mains hum.</summary>
     private static double[] Aerator(WorldRandom rng, int n, double i)
     {
-        double sec = (double)n / Sr, mains = rng.Chance(0.5) ? 50 : 60, hum = rng.Uniform(0.01, 0.03);
-        var x = new double[n];
+        double sec = (double)n / Sr, hum = rng.Uniform(0.01, 0.03);
+        int period = Sr / (rng.Chance(0.5) ? 50 : 60);
+        var cycle = new double[period];
         ReadOnlySpan<double> harmonics = [0.5, 1, 0.6, 0.3];
-        for (int k = 0; k < n; k++)
-        {
-            double ph = 2 * Math.PI * mains * k / Sr, s = 0;
-            for (int h = 0; h < harmonics.Length; h++) s += harmonics[h] * Math.Sin((h + 1) * ph);
-            x[k] = hum * s;
-        }
+        for (int k = 0; k < period; k++)
+            for (int h = 0; h < harmonics.Length; h++) cycle[k] += hum * harmonics[h] * Math.Sin(2 * Math.PI * (h + 1) * k / period);
+        var x = new double[n];
+        for (int k = 0; k < n; k++) x[k] = cycle[k % period];
         var gurgle = Filtered(Dsp.White(rng, n), Biquad.Bandpass(rng.Uniform(300, 900), 1.5, Sr));
         var am = Dsp.SmoothRandom(rng, n, Sr, rng.Uniform(10, 20));
         Normalize(gurgle, 0.02 + 0.02 * i);
         for (int k = 0; k < n; k++) x[k] += am[k] * am[k] * gurgle[k];
-        double rate = 400 + 2500 * i;
+        double rate = 300 + 1500 * i;
         for (double t = rng.Exponential(rate); t < sec; t += rng.Exponential(rate))
             Dsp.AddBubble(x, Sr, t, rng.Uniform(0.4, 1.5), rng.Uniform(0.01, 0.03), 0.2);
         return x;

@@ -52,7 +52,7 @@ internal static class ExplosionSounds
     {
         double sec = (double)n / Sr, t0 = rng.Uniform(0.1, Math.Min(1.5, sec * 0.3));
         var x = new double[n];
-        var boom = Filtered(Dsp.Brown(rng, n), Biquad.Lowpass(150 + 250 * i + rng.Uniform(0, 80), 0.8, Sr));
+        var boom = Filtered(Dsp.Brown(rng, n), Biquad.Lowpass(250 + 350 * i + rng.Uniform(0, 100), 0.8, Sr));
         Normalize(boom, 0.5);
         Dsp.AddBurst(x, Sr, t0, boom, 2.0, rng.Uniform(0.02, 0.05), 0.6 + 1.2 * i, sec);
         Dsp.AddChirp(x, Sr, t0, rng.Uniform(40, 60), 25, 1.2, 0.6, 0.4 + 0.3 * i);
@@ -111,7 +111,7 @@ internal static class ExplosionSounds
             if (((k - k0) & 31) == 0) lp.SetLowpass(70 + 2500 * Math.Exp(-u / 0.25), 0.8, Sr);
             x[k] += 2.5 * Math.Min(1, u / 0.005) * Math.Exp(-u / tau) * lp.Process(brown[k]);
         }
-        double fallTau = rng.Uniform(0.6, 1.2) + 1.2 * i, peakRate = 30 + 80 * i;
+        double fallTau = rng.Uniform(0.6, 1.2) + 1.2 * i, peakRate = 60 + 150 * i;
         var gravel = new double[n];
         for (double t = t0 + rng.Uniform(0.3, 0.6); t < sec; t += rng.Exponential(peakRate))
         {
@@ -126,7 +126,7 @@ internal static class ExplosionSounds
             }
         }
         var hp = Biquad.Highpass(800, 0.7, Sr);
-        for (int k = 0; k < n; k++) x[k] += hp.Process(gravel[k]);
+        for (int k = 0; k < n; k++) x[k] += 3 * hp.Process(gravel[k]);
         return x;
     }
 }

@@ -77,14 +77,14 @@ internal static class FireSounds
         var x = Filtered(Dsp.White(rng, n), Biquad.Highpass(rng.Uniform(3000, 5000), 0.7, Sr));
         var swell = Dsp.SmoothRandom(rng, n, Sr, rng.Uniform(0.2, 0.5), 0.4, 1);
         for (int k = 0; k < n; k++) x[k] *= swell[k];
-        Normalize(x, 0.01 + 0.01 * i);
+        Normalize(x, 0.004 + 0.004 * i);
         var glow = Bed(Dsp.Brown(rng, n), Biquad.Lowpass(150, 0.7, Sr), 0.01);
         var clicks = new double[n];
         double clusterRate = 1.5 + 18 * i;
         for (double t = rng.Exponential(clusterRate); t < sec; t += rng.Exponential(clusterRate))
         {
             int count = Math.Min(40, (int)rng.Pareto(1.2));
-            double span = rng.Uniform(0.005, 0.08), size = Math.Min(6, 0.2 * rng.Pareto(1.5));
+            double span = rng.Uniform(0.005, 0.08), size = Math.Min(6, 0.5 * rng.Pareto(1.5));
             for (int c = 0; c < count; c++)
                 AddImpulse(clicks, Sr, t + span * rng.NextDouble(), size * Math.Min(3, rng.Pareto(2.5)) * (rng.Chance(0.5) ? 1 : -1));
         }
@@ -94,27 +94,39 @@ internal static class FireSounds
         return x;
     }
 
-    /// <summary>Burning logs as a bank of wooden modal resonators (a few kHz, millisecond decays) struck by random splits, plus rarer low cracks.</summary>
+    /// <summary>
+    /// Burning logs as modal resonators: each log rings its own few wooden modes (1-7 kHz, millisecond decays) when the
+    /// wood splits; how busy each log is drifts over time; rarer low cracks ring the larger pieces.
+    /// </summary>
     private static double[] LogFire(WorldRandom rng, int n, double i)
     {
         double sec = (double)n / Sr;
         var x = Bed(Dsp.Brown(rng, n), Biquad.Lowpass(rng.Uniform(150, 250), 0.7, Sr), 0.008 + 0.008 * i);
-        int modes = rng.Range(8, 12);
-        var freq = new double[modes];
-        var tau = new double[modes];
-        for (int m = 0; m < modes; m++) { freq[m] = 700 * Math.Pow(7000.0 / 700, rng.NextDouble()); tau[m] = rng.Uniform(0.002, 0.008); }
-        double rate = 8 + 110 * i;
+        const int logs = 3, modes = 4;
+        var freq = new double[logs, modes];
+        var tau = new double[logs, modes];
+        var activity = new double[logs][];
+        for (int l = 0; l < logs; l++)
+        {
+            activity[l] = Dsp.SmoothRandom(rng, n, Sr, rng.Uniform(0.3, 1));
+            for (int m = 0; m < modes; m++) { freq[l, m] = 1000 * Math.Pow(7, rng.NextDouble()); tau[l, m] = rng.Uniform(0.0015, 0.005); }
+        }
+        var clicks = new double[n];
+        double rate = 10 + 120 * i;
         for (double t = rng.Exponential(rate); t < sec; t += rng.Exponential(rate))
         {
+            int l = rng.Next(logs);
+            if (!rng.Chance(activity[l][Math.Min(n - 1, (int)(t * Sr))])) continue;
             double a = Math.Min(2.5, 0.1 * rng.Pareto(1.6));
-            int hits = rng.Range(2, 4);
-            for (int h = 0; h < hits; h++)
+            AddImpulse(clicks, Sr, t, a * (rng.Chance(0.5) ? 1 : -1));
+            for (int m = 0; m < modes; m++)
             {
-                int m = rng.Next(modes);
-                double f = freq[m] * rng.Uniform(0.97, 1.03);
-                Dsp.AddChirp(x, Sr, t, f, f, 8 * tau[m], a * rng.Uniform(0.4, 1), tau[m]);
+                double f = freq[l, m] * rng.Uniform(0.9, 1.1);
+                Dsp.AddChirp(x, Sr, t, f, f, 8 * tau[l, m], a * rng.Uniform(0.1, 0.5), tau[l, m]);
             }
         }
+        var hp = Biquad.Highpass(2000, 0.7, Sr);
+        for (int k = 0; k < n; k++) x[k] += 0.5 * hp.Process(clicks[k]);
         double crackRate = 0.3 + 2 * i;
         for (double t = rng.Exponential(crackRate); t < sec; t += rng.Exponential(crackRate))
         {

@@ -43,8 +43,8 @@ public static class SoundCatalog
             clips.Add(new SoundCatalogClip(id, intensity, file, SoundFeatures.Measure(samples, SoundSynth.SampleRate), synth));
             progress?.Report(new ProgressInfo("sounds", clips.Count, jobs.Count, id));
         }
-        var lines = new List<string> { "recipe\tintensity\tfile\tcentroid_hz\tflatness\tonsets_per_s\trms_dbfs\tlevel_spread_db\tsynth_s" };
-        lines.AddRange(clips.Select(c => string.Join('\t', c.Recipe, F(c.Intensity), c.File, F(c.Features.CentroidHz, "0"), F(c.Features.Flatness, "0.000"),
+        var lines = new List<string> { "recipe\tintensity\tfile\tcentroid_hz\tflatness\tcrest_db\tonsets_per_s\trms_dbfs\tlevel_spread_db\tsynth_s" };
+        lines.AddRange(clips.Select(c => string.Join('\t', c.Recipe, F(c.Intensity), c.File, F(c.Features.CentroidHz, "0"), F(c.Features.Flatness, "0.000"), F(c.Features.CrestDb, "0.0"),
             F(c.Features.OnsetsPerSecond, "0.0"), F(c.Features.RmsDb, "0.0"), F(c.Features.LevelSpreadDb, "0.0"), F(c.SynthSeconds, "0.000"))));
         File.WriteAllLines(Path.Combine(outDir, TableFileName), lines);
         return clips;

@@ -49,7 +49,8 @@ internal static class SplashSounds
         for (double t = rng.Uniform(0.05, 0.5); t < sec - 0.1; t += rng.Exponential(rate))
         {
             double a = rng.Uniform(0.5, 1);
-            var body = Filtered(Dsp.White(rng, Sr / 2), Biquad.Bandpass(rng.Uniform(200, 700), rng.Uniform(1, 2), Sr));
+            double fc = rng.Uniform(200, 600);
+            var body = Filtered(Filtered(Dsp.White(rng, Sr / 2), Biquad.Bandpass(fc, 1.2, Sr)), Biquad.Lowpass(fc * 1.5, 0.7, Sr));
             Dsp.AddBurst(x, Sr, t, body, 1.5 * a, rng.Uniform(0.04, 0.12), rng.Uniform(0.1, 0.25), 0.5);
             int bubbles = rng.Range(3, 8 + (int)(8 * i));
             for (int b = 0; b < bubbles; b++)

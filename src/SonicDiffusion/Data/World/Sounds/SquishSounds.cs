@@ -113,9 +113,9 @@ internal static class SquishSounds
         for (double t = rng.Uniform(0.05, 0.6); t < sec - 0.2; t += rng.Exponential(rate))
         {
             double f0 = rng.Uniform(120, 380), len = rng.Uniform(0.06, 0.16), a = rng.Uniform(0.5, 1);
-            Dsp.AddBurst(x, Sr, t - 0.05, suck, 1.5 * a, 0.04, 0.12, 0.4);
-            Dsp.AddChirp(x, Sr, t, f0, f0 * rng.Uniform(1.5, 2.5), len, 0.6 * a, len * 0.6);
-            Dsp.AddBurst(x, Sr, t + len * 0.9, pop, 0.4 * a, 0.0003, 0.003, 0.03);
+            Dsp.AddBurst(x, Sr, t - 0.05, suck, 0.6 * a, 0.04, 0.12, 0.4);
+            Dsp.AddChirp(x, Sr, t, f0, f0 * rng.Uniform(1.5, 2.5), len, 1.5 * a, len * 0.6);
+            Dsp.AddBurst(x, Sr, t + len * 0.9, pop, 0.15 * a, 0.0003, 0.003, 0.03);
         }
         return x;
     }

@@ -61,7 +61,7 @@ internal static class ThunderSounds
     private static double[] DistantRoll(WorldRandom rng, int n, double i)
     {
         double sec = (double)n / Sr;
-        var core = Filtered(Dsp.Brown(rng, n), Biquad.Lowpass(80 + 100 * i + rng.Uniform(0, 40), 0.8, Sr));
+        var core = Filtered(Dsp.Brown(rng, n), Biquad.Lowpass(90 + 100 * i + rng.Uniform(0, 40), 0.8, Sr));
         Normalize(core, 1);
         int rolls = 1 + (int)Math.Round(3 * i * rng.Uniform(0.5, 1));
         var start = new double[rolls];
@@ -91,7 +91,7 @@ internal static class ThunderSounds
         var delays = new double[echoes];
         var gains = new double[echoes];
         for (int e = 0; e < echoes; e++) { delays[e] = rng.Uniform(0.4, 2.5); gains[e] = rng.Uniform(0.3, 0.6); }
-        Dsp.AddEchoes(x, Sr, delays, gains, 150);
+        Dsp.AddEchoes(x, Sr, delays, gains, 250);
         x = Filtered(x, Biquad.Highpass(25, 0.7, Sr));
         var bed = Bed(Dsp.Brown(rng, n), Biquad.Lowpass(60, 0.7, Sr), 0.005);
         for (int k = 0; k < n; k++) x[k] = 0.3 * x[k] + bed[k];
@@ -131,10 +131,10 @@ internal static class ThunderSounds
     /// <summary>A long low rumble that swells and ebbs slowly over the whole clip, with no distinct onset.</summary>
     private static double[] LongRumble(WorldRandom rng, int n, double i)
     {
-        var low = Filtered(Dsp.Brown(rng, n), Biquad.Lowpass(rng.Uniform(60, 110), 0.8, Sr));
+        var low = Filtered(Dsp.Brown(rng, n), Biquad.Lowpass(rng.Uniform(120, 250), 0.8, Sr));
         Normalize(low, 1);
-        var growl = Filtered(Dsp.Brown(rng, n), Biquad.Bandpass(rng.Uniform(120, 250), 1.2, Sr));
-        Normalize(growl, 0.2 + 0.5 * i);
+        var growl = Filtered(Dsp.Brown(rng, n), Biquad.Bandpass(rng.Uniform(200, 450), 1.2, Sr));
+        Normalize(growl, 0.3 + 0.6 * i);
         var swell = Dsp.SmoothRandom(rng, n, Sr, rng.Uniform(0.3, 0.8));
         var arch = Dsp.SmoothRandom(rng, n, Sr, 0.12, 0.3, 1);
         double depth = 0.4 + 0.5 * i;

@@ -71,7 +71,7 @@ internal static class WaterfallSounds
         double rate = 60 + 400 * i;
         for (double t = rng.Exponential(rate); t < sec; t += rng.Exponential(rate))
         {
-            double r = Math.Min(6, 1 * rng.Pareto(1.8));
+            double r = Math.Min(4, rng.Pareto(1.8));
             Dsp.AddBubble(x, Sr, t, r, 0.03 * r * rng.Uniform(0.4, 1), rng.Uniform(0.1, 0.25));
         }
         return x;

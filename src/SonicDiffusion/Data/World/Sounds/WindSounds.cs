@@ -55,7 +55,7 @@ internal static class WindSounds
         for (int t = 0; t < tones; t++)
         {
             f[t] = rng.Uniform(350, 800) * (1 + t * rng.Uniform(0.35, 0.8));
-            q[t] = rng.Uniform(18, 40);
+            q[t] = rng.Uniform(30, 60);
             bp[t] = Biquad.Bandpass(f[t], q[t], Sr);
         }
         var body = Biquad.Bandpass(300, 0.7, Sr);
@@ -71,7 +71,7 @@ internal static class WindSounds
             }
             double w = 0;
             for (int t = 0; t < tones; t++) w += bp[t].Process(white[k]);
-            x[k] = s * s * body.Process(pink[k]) + (12 + 20 * i) * s * s * s * w;
+            x[k] = 0.5 * s * s * body.Process(pink[k]) + (25 + 25 * i) * s * s * w;
         }
         return x;
     }
