@@ -48,7 +48,7 @@ public class CpuDiagnosticsTests
         TorchRuntime.CheckComputeDtype(torch.ScalarType.Float32, torch.CPU);
         if (CpuInfo.Current.HasBf16Compute && CpuKernels.OneDnnIsa is "AVX2")
         {
-            // CpuKernels.Configure (run for this process) capped oneDNN below its bf16 kernels on this AVX-512 CPU.
+            // The user capped oneDNN below its bf16 kernels on this AVX-512 CPU (ONEDNN_MAX_CPU_ISA=AVX2).
             var c = Assert.Throws<SonicException>(() => TorchRuntime.CheckComputeDtype(torch.ScalarType.BFloat16, torch.CPU));
             Assert.Contains("ONEDNN_MAX_CPU_ISA=AVX2", c.Message);
             Assert.DoesNotContain('\n', c.Message);
