@@ -65,6 +65,22 @@ public class CpuDiagnosticsTests
     }
 
     [Fact]
+    public void Auto_dtype_is_bfloat16_only_with_bf16_hardware_and_oneDnn_on()
+    {
+        Assert.Equal(torch.ScalarType.Float32, TorchRuntime.AutoComputeDtype(new torch.Device("cuda")));
+        bool bf16Kernels = CpuKernels.OneDnnIsa is null or "ALL" or "AVX512_CORE_BF16" or "AVX512_CORE_AMX";
+        bool before = CpuKernels.OneDnn ?? throw new InvalidOperationException("libtorch's oneDNN switch is not reachable");
+        try
+        {
+            Assert.True(CpuKernels.TrySetOneDnn(true));
+            Assert.Equal(CpuInfo.Current.HasBf16Compute && bf16Kernels ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32, TorchRuntime.AutoComputeDtype(torch.CPU));
+            using (CpuKernels.OneDnnOff())
+                Assert.Equal(torch.ScalarType.Float32, TorchRuntime.AutoComputeDtype(torch.CPU));
+        }
+        finally { CpuKernels.TrySetOneDnn(before); }
+    }
+
+    [Fact]
     public void Peak_measurement_is_positive()
     {
         double one = CpuPeak.MeasureFloat32Gflops(1, TimeSpan.FromMilliseconds(30));

@@ -39,7 +39,7 @@ public static class TextToImageCommand
             var options = new ModelLoadOptions
             {
                 Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
-                Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!),
+                Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!, pr.GetValue(device)),
                 Log = s => Console.Error.WriteLine("note: " + s),
             };
             var sw = System.Diagnostics.Stopwatch.StartNew();

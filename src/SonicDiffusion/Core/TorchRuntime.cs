@@ -35,6 +35,19 @@ public static class TorchRuntime
             throw new SonicException($"{what} bfloat16: oneDNN is capped at {CpuKernels.OneDnnIsaVariable}={isa}, which has no bf16 kernels, so bfloat16 convolutions would run about 80× slower than float32; use float32, or unset {CpuKernels.OneDnnIsaVariable} (wrong oneDNN shapes run through ATen by their verdict either way)");
     }
 
+    /// <summary>
+    /// What <c>--dtype auto</c> (the CLI's default) computes in: bfloat16 on a CPU with bf16 dot products
+    /// (AVX512_BF16/AMX) while oneDNN is on and not capped below its bf16 kernels — shapes whose bf16 oneDNN kernels are
+    /// wrong run through ATen by their verdict (<see cref="ConvolutionVerdicts"/>), the narrow output convolutions in
+    /// float32 — and float32 everywhere else (other CPUs, oneDNN off, CUDA).
+    /// </summary>
+    public static torch.ScalarType AutoComputeDtype(torch.Device? device)
+    {
+        if (device is not null && device.type != DeviceType.CPU) return torch.ScalarType.Float32;
+        bool bf16 = Diagnostics.CpuInfo.Current.HasBf16Compute && CpuKernels.OneDnn == true && (CpuKernels.OneDnnIsa is not { } isa || HasBf16Kernels(isa));
+        return bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
+    }
+
     /// <summary>oneDNN instruction-set caps (its ONEDNN_MAX_CPU_ISA names) that still include bf16 dot products.</summary>
     private static bool HasBf16Kernels(string isa)
     {
