@@ -71,7 +71,7 @@ public static class ConvolutionVerdicts
     public static ConvolutionVerdict? Find(string shape) => Store().TryGetValue(shape, out var v) ? v : null;
 
     /// <summary>
-    /// Routes every Conv1d/Conv2d of <paramref name="model"/> by its shape's verdict: unchecked shapes are checked on
+    /// Routes every Conv1d/Conv2d/ConvTranspose1d/ConvTranspose2d of <paramref name="model"/> by its shape's verdict: unchecked shapes are checked on
     /// their first call, wrong ones run with oneDNN off. Does nothing while oneDNN is off, while autograd records the
     /// call (<see cref="CpuKernels.GuardAutogradConvolutions"/> owns that) or when <see cref="CpuKernels.OneDnnVariable"/>=1.
     /// </summary>
@@ -79,7 +79,7 @@ public static class ConvolutionVerdicts
     {
         foreach (var (_, module) in model.named_modules())
         {
-            if (module is not (Conv1d or Conv2d)) continue;
+            if (module is not (Conv1d or Conv2d or ConvTranspose1d or ConvTranspose2d)) continue;
             var conv = (Convolution)module;
             conv.register_forward_pre_hook((_, x) =>
             {
@@ -127,8 +127,10 @@ public static class ConvolutionVerdicts
     {
         var w = conv.weight!;
         static string Join(IEnumerable<long>? v) => v is null ? "same" : string.Join("×", v);
-        return $"{w.shape.Length - 2}d {w.shape[1] * conv.groups}→{w.shape[0]}{(conv.groups == 1 ? "" : $" g{conv.groups}")} k{Join(w.shape.Skip(2))} " +
-               $"s{Join(conv.stride)} p{Join(conv.padding)}{(conv.dilation.All(d => d == 1) ? "" : $" d{Join(conv.dilation)}")} " +
+        long ins = conv.transposed ? w.shape[0] : w.shape[1] * conv.groups, outs = conv.transposed ? w.shape[1] * conv.groups : w.shape[0];
+        string extra = conv.transposed && conv.output_padding.Any(p => p != 0) ? $" op{Join(conv.output_padding)}" : "";
+        return $"{w.shape.Length - 2}d{(conv.transposed ? " transposed" : "")} {ins}→{outs}{(conv.groups == 1 ? "" : $" g{conv.groups}")} k{Join(w.shape.Skip(2))} " +
+               $"s{Join(conv.stride)} p{Join(conv.padding)}{extra}{(conv.dilation.All(d => d == 1) ? "" : $" d{Join(conv.dilation)}")} " +
                $"on {Join(x.shape.Skip(2))} batch {x.shape[0]} {w.dtype.ToString().ToLowerInvariant()}";
     }
 
@@ -156,6 +158,7 @@ public static class ConvolutionVerdicts
     private static double Error(Convolution conv, Tensor x, Tensor actual)
     {
         var w = conv.weight!;
+        if (conv.transposed) return TransposedError(conv, x, actual);
         long batch = x.shape[0], outs = w.shape[0];
         var elements = tensor(batch == 1 ? new[] { 0L } : new[] { 0L, batch - 1 });
         var channels = tensor(conv.groups == 1 ? Channels(outs) : Enumerable.Range(0, (int)outs).Select(c => (long)c).ToArray());
@@ -180,6 +183,25 @@ public static class ConvolutionVerdicts
             err = Math.Max(err, (got.narrow(2, first, count) - expected).abs().max().item<double>());
             scale = Math.Max(scale, expected.abs().max().item<double>());
         }
+        return scale > 0 ? err / scale : err;
+    }
+
+    /// <summary>As <see cref="Error"/> for a transposed convolution, against a float64 reference over the whole map.</summary>
+    private static double TransposedError(Convolution conv, Tensor x, Tensor actual)
+    {
+        var w = conv.weight!;
+        long batch = x.shape[0];
+        var elements = tensor(batch == 1 ? new[] { 0L } : new[] { 0L, batch - 1 });
+        var channels = tensor(Channels(actual.shape[1]));
+        bool oneD = w.shape.Length == 3;
+        Tensor As2d(Tensor t) => oneD ? t.unsqueeze(2) : t;
+        long[] Pair(long[] v, long oneDValue) => oneD ? [oneDValue, v[0]] : v;
+        var expected = nn.functional.conv_transpose2d(As2d(x.index_select(0, elements)).to(ScalarType.Float64), As2d(w).to(ScalarType.Float64),
+            conv.bias?.to(ScalarType.Float64), Pair(conv.stride, 1), Pair(conv.padding!, 0), Pair(conv.output_padding, 0), Pair(conv.dilation, 1), conv.groups)
+            .index_select(1, channels);
+        var got = As2d(actual.index_select(0, elements).index_select(1, channels)).to(ScalarType.Float64);
+        if (!got.isfinite().all().item<bool>()) return double.PositiveInfinity;
+        double scale = expected.abs().max().item<double>(), err = (got - expected).abs().max().item<double>();
         return scale > 0 ? err / scale : err;
     }
 
