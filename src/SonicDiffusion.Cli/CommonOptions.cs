@@ -10,9 +10,11 @@ public static class CommonOptions
 {
     public static Option<string> Device() => new("--device") { Description = "Compute device: cpu or cuda[:N]", DefaultValueFactory = _ => "cpu" };
 
-    public static Option<string> Dtype() => new("--dtype")
+    /// <param name="defaultValue">auto, except where the command's bfloat16 path is not ready (text-to-image: float32).</param>
+    public static Option<string> Dtype(string defaultValue = "auto") => new("--dtype")
     {
-        Description = "Compute dtype: auto (default: bfloat16 on CPUs with AVX512_BF16/AMX, else float32), float32 or bfloat16", DefaultValueFactory = _ => "auto",
+        Description = $"Compute dtype: auto (bfloat16 on CPUs with AVX512_BF16/AMX, else float32), float32 or bfloat16 (default {defaultValue})",
+        DefaultValueFactory = _ => defaultValue,
     };
 
     public static Option<int?> TorchThreads() => new("--threads")
