@@ -10,7 +10,12 @@ public static class CommonOptions
 {
     public static Option<string> Device() => new("--device") { Description = "Compute device: cpu or cuda[:N]", DefaultValueFactory = _ => "cpu" };
 
-    public static Option<string> Dtype() => new("--dtype") { Description = "Compute dtype: float32 (default) or bfloat16", DefaultValueFactory = _ => "float32" };
+    /// <param name="defaultValue">auto, except where the command's bfloat16 path is not ready (text-to-image: float32).</param>
+    public static Option<string> Dtype(string defaultValue = "auto") => new("--dtype")
+    {
+        Description = $"Compute dtype: auto (bfloat16 on CPUs with AVX512_BF16/AMX, else float32), float32 or bfloat16 (default {defaultValue})",
+        DefaultValueFactory = _ => defaultValue,
+    };
 
     public static Option<int?> TorchThreads() => new("--threads")
     {
@@ -44,12 +49,16 @@ public static class CommonOptions
     public static IReadOnlyList<string>? ParseFeatureSites(string? s) =>
         s is null ? null : s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
+    /// <summary>The dtype <paramref name="s"/> names; auto resolved for <paramref name="device"/> (see <see cref="TorchRuntime.AutoComputeDtype"/>).</summary>
+    public static ScalarType ParseDtype(string s, string? device) =>
+        s.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) ? TorchRuntime.AutoComputeDtype(TorchRuntime.ParseDevice(device)) : ParseDtype(s);
+
     public static ScalarType ParseDtype(string s) => s.Trim().ToLowerInvariant() switch
     {
         "float32" or "fp32" or "f32" => ScalarType.Float32,
         "bfloat16" or "bf16" => ScalarType.BFloat16,
         "float16" or "fp16" or "f16" => throw new SonicException("--dtype float16: half-precision compute is not supported on the CPU (use float32 or bfloat16)"),
-        _ => throw new SonicException($"--dtype {s}: unknown dtype (use float32 or bfloat16)"),
+        _ => throw new SonicException($"--dtype {s}: unknown dtype (use auto, float32 or bfloat16)"),
     };
 
     public static (int Width, int Height) ParseSize(string s)

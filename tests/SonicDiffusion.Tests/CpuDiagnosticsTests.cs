@@ -48,7 +48,7 @@ public class CpuDiagnosticsTests
         TorchRuntime.CheckComputeDtype(torch.ScalarType.Float32, torch.CPU);
         if (CpuInfo.Current.HasBf16Compute && CpuKernels.OneDnnIsa is "AVX2")
         {
-            // CpuKernels.Configure (run for this process) capped oneDNN below its bf16 kernels on this AVX-512 CPU.
+            // The user capped oneDNN below its bf16 kernels on this AVX-512 CPU (ONEDNN_MAX_CPU_ISA=AVX2).
             var c = Assert.Throws<SonicException>(() => TorchRuntime.CheckComputeDtype(torch.ScalarType.BFloat16, torch.CPU));
             Assert.Contains("ONEDNN_MAX_CPU_ISA=AVX2", c.Message);
             Assert.DoesNotContain('\n', c.Message);
@@ -62,6 +62,22 @@ public class CpuDiagnosticsTests
             Assert.Contains(CpuInfo.Current.ModelName, b.Message);
             Assert.DoesNotContain('\n', b.Message);
         }
+    }
+
+    [Fact]
+    public void Auto_dtype_is_bfloat16_only_with_bf16_hardware_and_oneDnn_on()
+    {
+        Assert.Equal(torch.ScalarType.Float32, TorchRuntime.AutoComputeDtype(new torch.Device("cuda")));
+        bool bf16Kernels = CpuKernels.OneDnnIsa is null or "ALL" or "AVX512_CORE_BF16" or "AVX512_CORE_AMX";
+        bool before = CpuKernels.OneDnn ?? throw new InvalidOperationException("libtorch's oneDNN switch is not reachable");
+        try
+        {
+            Assert.True(CpuKernels.TrySetOneDnn(true));
+            Assert.Equal(CpuInfo.Current.HasBf16Compute && bf16Kernels ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32, TorchRuntime.AutoComputeDtype(torch.CPU));
+            using (CpuKernels.OneDnnOff())
+                Assert.Equal(torch.ScalarType.Float32, TorchRuntime.AutoComputeDtype(torch.CPU));
+        }
+        finally { CpuKernels.TrySetOneDnn(before); }
     }
 
     [Fact]

@@ -10,13 +10,11 @@ namespace SonicDiffusion.Cli.Commands;
 
 public static partial class BenchCommand
 {
-    /// <summary>Largest error, relative to the largest float64 output, that a convolution may show in each dtype.</summary>
-    private static double KernelTolerance(ScalarType dtype) => dtype == ScalarType.BFloat16 ? 3e-2 : 1e-4;
-
     /// <summary>
     /// <c>sonic bench kernels</c>: every convolution of SD v1's UNet and VAE, of CLAP's CNN14 and of the bundled mini
-    /// models, at their real shapes, against float64 — the check that decides whether this CPU may run libtorch's
-    /// oneDNN kernels (uncapped: <c>ONEDNN_MAX_CPU_ISA=ALL sonic bench kernels</c>). Exit code 1 when any layer is off.
+    /// models, at their real shapes, against float64, as the product runs them: each shape's verdict is made (or read
+    /// from the cache; <c>--recheck</c> forgets it first) and shapes oneDNN got wrong run through ATen. Prints the
+    /// verdicts; exit code 1 when any layer is still off.
     /// </summary>
     private static Command Kernels()
     {
@@ -25,7 +23,8 @@ public static partial class BenchCommand
         var models = new Option<string>("--models") { Description = "Comma-separated: sd-unet, sd-vae, clap, mini, small (the small feature maps oneDNN failed on)", DefaultValueFactory = _ => "sd-unet,sd-vae,clap,mini,small" };
         var model = new Option<string?>("--model") { Description = $"Bundle whose configs the mini check uses (default {GenerateCommand.DefaultModel})" };
         var all = new Option<bool>("--all") { Description = "Print every layer, not only the worst of each model and the failures" };
-        var cmd = new Command("kernels", "Check the convolution kernels in force against float64 at the real layer shapes (random weights)") { dtypes, latent, models, model, all };
+        var recheck = new Option<bool>("--recheck") { Description = "Forget this machine's cached convolution verdicts and check every shape again" };
+        var cmd = new Command("kernels", "Check the convolution kernels in force against float64 at the real layer shapes (random weights) and show the per-shape verdicts") { dtypes, latent, models, model, all, recheck };
         cmd.SetAction(pr =>
         {
             int side = CheckedLatent(pr.GetValue(latent));
@@ -34,6 +33,10 @@ public static partial class BenchCommand
             if (unknown.Count > 0) throw new SonicException($"--models {string.Join(",", unknown)}: unknown; use sd-unet, sd-vae, clap, mini, small");
             Console.WriteLine(TorchRuntime.Describe());
             Console.WriteLine($"CPU: {CpuInfo.Current}; kernels: {CpuKernels.Describe()}");
+            if (pr.GetValue(recheck)) ConvolutionVerdicts.Clear();
+            int verdictsBefore = ConvolutionVerdicts.All.Count;
+            var newVerdicts = new List<ConvolutionVerdict>();
+            ConvolutionVerdicts.Checked += newVerdicts.Add;
             var checks = new List<(string Name, Func<ScalarType, IProgress<ProgressInfo>, List<ConvolutionCheckResult>> Run)>();
             if (chosen.Contains("sd-unet")) checks.Add(($"SD v1 UNet, {side}² latent", (dt, p) => CheckUNet("sd-unet", new UNet2DConditionConfig(), side, dt, p)));
             if (chosen.Contains("sd-vae")) checks.Add(($"SD v1 VAE, {8 * side}² image", (dt, p) => CheckVae("sd-vae", new AutoencoderKLConfig(), side, dt, p)));
@@ -57,7 +60,7 @@ public static partial class BenchCommand
             int failed = 0;
             foreach (var (dtypeName, dtype) in RunnableDtypes(pr.GetValue(dtypes)!, torch.CPU))
             {
-                double tolerance = KernelTolerance(dtype);
+                double tolerance = ConvolutionVerdicts.Tolerance(dtype);
                 foreach (var (name, run) in checks)
                 {
                     var sw = System.Diagnostics.Stopwatch.StartNew();
@@ -72,6 +75,10 @@ public static partial class BenchCommand
                         Console.WriteLine($"  {(bad.Contains(r) ? "OFF" : "ok ")} {r.Model} {r.Layer}: {r.Shape}: {Error(r)}, {r.Milliseconds:0.0} ms");
                 }
             }
+            ConvolutionVerdicts.Checked -= newVerdicts.Add;
+            Console.WriteLine($"verdicts: {ConvolutionVerdicts.Describe()}; {newVerdicts.Count} made now ({newVerdicts.Sum(v => v.CheckMilliseconds) / 1000:0.00} s of checks), {verdictsBefore} were cached");
+            foreach (var v in pr.GetValue(all) ? ConvolutionVerdicts.All : ConvolutionVerdicts.All.Where(v => !v.OneDnnRight))
+                Console.WriteLine($"  {(v.OneDnnRight ? "oneDNN" : "ATen  ")} {v.Shape}: oneDNN {(double.IsFinite(v.RelativeError) ? $"{v.RelativeError:0.0e0} relative" : "not finite")}");
             Console.WriteLine(failed == 0 ? "all convolutions within tolerance" : $"{failed} convolution shape{(failed == 1 ? "" : "s")} off: these kernels are not safe on this CPU");
             return failed == 0 ? 0 : 1;
         });
@@ -120,7 +127,7 @@ public static partial class BenchCommand
         return ConvolutionCheck.Run(name, encoder, () => encoder.forward(logmel), progress);
     }
 
-    /// <summary>A CNN14-like stack on small maps: where oneDNN's AVX-512 forward failed on an AMD EPYC (Zen 5).</summary>
+    /// <summary>A CNN14-like stack on small maps, routed by verdict like the models: where oneDNN's AVX-512 forward failed on an AMD EPYC (Zen 5).</summary>
     private static List<ConvolutionCheckResult> CheckSmallMaps(ScalarType dtype, IProgress<ProgressInfo> progress)
     {
         torch.manual_seed(0);
@@ -134,7 +141,11 @@ public static partial class BenchCommand
         private readonly TorchSharp.Modules.Conv2d conv0 = nn.Conv2d(16, 24, 3, padding: 1), conv1 = nn.Conv2d(24, 32, 3, padding: 1),
             conv2 = nn.Conv2d(32, 48, 3, padding: 1), conv3 = nn.Conv2d(48, 64, 3, padding: 1);
 
-        public SmallMapStack() : base(nameof(SmallMapStack)) => RegisterComponents();
+        public SmallMapStack() : base(nameof(SmallMapStack))
+        {
+            RegisterComponents();
+            CpuKernels.GuardConvolutions(this);
+        }
 
         public override Tensor forward(Tensor x)
         {

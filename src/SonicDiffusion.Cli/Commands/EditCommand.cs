@@ -74,7 +74,7 @@ public static class EditCommand
             var options = new ModelLoadOptions
             {
                 Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
-                Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!),
+                Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!, pr.GetValue(device)),
                 Log = n => Console.Error.WriteLine("note: " + n),
             };
             var sonicFiles = pr.GetValue(sonic) is { } s ? OfficialSonicFiles.Resolve(s) : null;

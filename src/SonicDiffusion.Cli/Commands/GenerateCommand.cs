@@ -84,7 +84,7 @@ public static class GenerateCommand
             var options = new ModelLoadOptions
             {
                 Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
-                Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!),
+                Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!, pr.GetValue(device)),
                 Log = n => Console.Error.WriteLine("note: " + n),
             };
             var sw = System.Diagnostics.Stopwatch.StartNew();

@@ -36,7 +36,7 @@ public static class ServeCommand
                 ModelLoad = new ModelLoadOptions
                 {
                     Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
-                    Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!),
+                    Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!, pr.GetValue(device)),
                     Log = s => Console.Error.WriteLine("note: " + s),
                 },
                 SamplesDirectory = pr.GetValue(samples) ?? FindDefault("samples"),

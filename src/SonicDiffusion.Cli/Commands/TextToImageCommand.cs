@@ -19,7 +19,7 @@ public static class TextToImageCommand
         var size = CommonOptions.Size("512x512");
         var output = new Option<string>("--out") { Description = "Output PNG", DefaultValueFactory = _ => "out.png" };
         var device = CommonOptions.Device();
-        var dtype = CommonOptions.Dtype();
+        var dtype = CommonOptions.Dtype("float32");   // its bfloat16 path fails (float32 text embeddings into bfloat16 linears)
         var threads = CommonOptions.TorchThreads();
         var cmd = new Command("txt2img", "Generate an image from a text prompt with a Stable Diffusion v1 model")
         {
@@ -39,7 +39,7 @@ public static class TextToImageCommand
             var options = new ModelLoadOptions
             {
                 Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
-                Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!),
+                Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!, pr.GetValue(device)),
                 Log = s => Console.Error.WriteLine("note: " + s),
             };
             var sw = System.Diagnostics.Stopwatch.StartNew();

@@ -10,13 +10,12 @@ namespace SonicDiffusion.Core;
 /// libtorch's process-wide CPU kernel choices that TorchSharp does not expose: <c>at::globalContext()</c>'s
 /// userEnabledMkldnn (oneDNN) and userEnabledNNPACK switches, and oneDNN's instruction-set cap
 /// (<c>ONEDNN_MAX_CPU_ISA</c>, read from the native environment when oneDNN first runs).
-/// <para>Why (measured on an AMD EPYC, Zen 5, AVX-512 + AVX512_BF16, 2026-12-02; docs/benchmarks.md): oneDNN's AVX-512
-/// convolution kernels computed wrong outputs and NaN for small feature maps (CNN14's 24 → 32 channels on 17×8: errors
-/// up to 0.9 of values ≈ 11, NaN on 8×4), and its convolution backward pass wrong and NaN input gradients for narrow
-/// outputs (32 → 4 channels, 3×3, 16×16) even when capped at AVX2. So <see cref="Configure"/> caps oneDNN at AVX2 on
-/// AVX-512 CPUs (there one mini-bundle image took 0.76–0.80 s capped, 0.70–0.80 s uncapped, 0.79–0.92 s with oneDNN off,
-/// whose VAE decode is 5× slower), and
-/// <see cref="Training.Trainer"/> trains with oneDNN off, as does any other backward pass through the models' convolutions
+/// <para>Why (measured on an AMD EPYC, Zen 5, AVX-512 + AVX512_BF16; docs/benchmarks.md): oneDNN's convolution kernels
+/// computed wrong outputs and NaN at some shapes (small feature maps, narrow channel counts) whether capped at AVX2 or
+/// not, and its convolution backward pass wrong and NaN input gradients for narrow outputs (32 → 4 channels, 3×3, 16×16).
+/// So the models' convolutions run by a per-shape verdict (<see cref="GuardConvolutions"/>, <see cref="ConvolutionVerdicts"/>):
+/// oneDNN uncapped where it was checked right, ATen's own kernels where it was wrong; <see cref="Training.Trainer"/>
+/// trains with oneDNN off, as does any other backward pass through the models' convolutions
 /// (<see cref="GuardAutogradConvolutions"/>). NNPACK goes off too: on that CPU libtorch printed "Could not
 /// initialize NNPACK! Reason: Unsupported hardware." on every convolution (4 715 lines for one `sonic generate`).</para>
 /// </summary>
@@ -27,9 +26,6 @@ public static partial class CpuKernels
     public const string OneDnnVariable = "SONIC_ONEDNN";
     /// <summary>oneDNN's own cap on the instruction set it may use; a value set by the user is kept.</summary>
     public const string OneDnnIsaVariable = "ONEDNN_MAX_CPU_ISA";
-
-    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int SetEnv(string name, string value, int overwrite);
 
     [LibraryImport("libc", EntryPoint = "getenv", StringMarshalling = StringMarshalling.Utf8)]
     private static partial IntPtr GetEnv(string name);
@@ -72,9 +68,9 @@ public static partial class CpuKernels
 
     /// <summary>
     /// The process-wide choice, once (later calls do nothing); call it before the first convolution: NNPACK off;
-    /// oneDNN capped at AVX2 on AVX-512 CPUs unless <see cref="OneDnnIsaVariable"/> is set; oneDNN on or off as
-    /// <see cref="OneDnnVariable"/> says, else left on. The CLI, StableDiffusionComponents.Load (so every model load)
-    /// and Trainer.Run call it.
+    /// oneDNN on or off as <see cref="OneDnnVariable"/> says (1 also makes the models ignore the per-shape verdicts),
+    /// else left on, at the instruction set <see cref="OneDnnIsaVariable"/> names or the CPU's best. The CLI,
+    /// StableDiffusionComponents.Load (so every model load) and Trainer.Run call it.
     /// </summary>
     public static void Configure()
     {
@@ -86,8 +82,6 @@ public static partial class CpuKernels
                 throw new SonicException($"{OneDnnVariable}={choice}: use 1 (oneDNN on) or 0 (off)");
             _configured = true;
             TrySetNnpack(false);
-            if (Diagnostics.CpuInfo.Current.HasAvx512 && NativeVariable(OneDnnIsaVariable) is null)
-                CapIsa("AVX2");
             if (choice == "0") TrySetOneDnn(false);
             else if (choice == "1") { TrySetOneDnn(true); _userChoseOn = true; }
         }
@@ -100,13 +94,7 @@ public static partial class CpuKernels
     public static string Describe() =>
         $"oneDNN {(OneDnn switch { true => "on", false => "off", null => "switch not reachable" })}" +
         (_offForAutograd && OneDnn == false ? " since a convolution was recorded for autograd" : "") +
-        $" (instruction set {OneDnnIsa ?? "uncapped"}; off while training), NNPACK {(Nnpack switch { true => "on", false => "off", null => "switch not reachable" })}";
-
-    private static void CapIsa(string isa)
-    {
-        if (OperatingSystem.IsWindows()) Environment.SetEnvironmentVariable(OneDnnIsaVariable, isa);
-        else SetEnv(OneDnnIsaVariable, isa, 0);
-    }
+        $" (instruction set {OneDnnIsa ?? "uncapped"}; {(_userChoseOn ? $"every convolution: {OneDnnVariable}=1" : "per convolution shape as its verdict says")}; off while training), NNPACK {(Nnpack switch { true => "on", false => "off", null => "switch not reachable" })}";
 
     private static string? NativeVariable(string name)
     {
@@ -142,6 +130,19 @@ public static partial class CpuKernels
             lock (Gate)
                 if (--_offHolders == 0 && _restore) TrySetOneDnn(true);
         }
+    }
+
+    /// <summary>Whether the user asked for oneDNN on every convolution (<see cref="OneDnnVariable"/>=1): verdicts are then not applied.</summary>
+    public static bool UserChoseOneDnn => _userChoseOn;
+
+    /// <summary>
+    /// What every model calls on itself: <see cref="GuardAutogradConvolutions"/>, then <see cref="ConvolutionVerdicts.Route"/>
+    /// (the first sees to backward passes, the second to inference).
+    /// </summary>
+    public static void GuardConvolutions(nn.Module model)
+    {
+        GuardAutogradConvolutions(model);
+        ConvolutionVerdicts.Route(model);
     }
 
     /// <summary>

@@ -21,8 +21,8 @@ public static class TorchRuntime
     /// <summary>
     /// Refuses compute dtypes that the device cannot run at a useful speed: float16 on the CPU (no fp16 kernels), and
     /// bfloat16 on a CPU without bf16 dot products (libtorch falls back to reference convolutions, measured ~370×
-    /// slower than float32 on an AVX2-only AMD EPYC) or with oneDNN capped below its bf16 kernels
-    /// (<see cref="CpuKernels.Configure"/>; measured 80× slower than float32 on an AMD EPYC Zen 5).
+    /// slower than float32 on an AVX2-only AMD EPYC) or with oneDNN capped below its bf16 kernels by the user's
+    /// <c>ONEDNN_MAX_CPU_ISA</c> (measured 80× slower than float32 on an AMD EPYC Zen 5).
     /// </summary>
     public static void CheckComputeDtype(torch.ScalarType dtype, torch.Device? device, string what = "--dtype")
     {
@@ -32,7 +32,20 @@ public static class TorchRuntime
         if (dtype == torch.ScalarType.BFloat16 && !Diagnostics.CpuInfo.Current.HasBf16Compute)
             throw new SonicException($"{what} bfloat16: this CPU ({Diagnostics.CpuInfo.Current.ModelName}, {Diagnostics.CpuInfo.Current.VectorIsa}) has no AVX512_BF16/AMX, so libtorch runs bfloat16 convolutions on a reference kernel hundreds of times slower than float32; use float32");
         if (dtype == torch.ScalarType.BFloat16 && CpuKernels.OneDnnIsa is { } isa && !HasBf16Kernels(isa))
-            throw new SonicException($"{what} bfloat16: oneDNN is capped at {CpuKernels.OneDnnIsaVariable}={isa} (its AVX-512 convolutions computed wrong values on some small feature maps, docs/benchmarks.md), which has no bf16 kernels, so bfloat16 convolutions would run about 80× slower than float32; use float32, or lift the cap with {CpuKernels.OneDnnIsaVariable}=ALL once `{CpuKernels.OneDnnIsaVariable}=ALL sonic bench kernels` passes on this machine");
+            throw new SonicException($"{what} bfloat16: oneDNN is capped at {CpuKernels.OneDnnIsaVariable}={isa}, which has no bf16 kernels, so bfloat16 convolutions would run about 80× slower than float32; use float32, or unset {CpuKernels.OneDnnIsaVariable} (wrong oneDNN shapes run through ATen by their verdict either way)");
+    }
+
+    /// <summary>
+    /// What <c>--dtype auto</c> (the CLI's default) computes in: bfloat16 on a CPU with bf16 dot products
+    /// (AVX512_BF16/AMX) while oneDNN is on and not capped below its bf16 kernels — shapes whose bf16 oneDNN kernels are
+    /// wrong run through ATen by their verdict (<see cref="ConvolutionVerdicts"/>), the narrow output convolutions in
+    /// float32 — and float32 everywhere else (other CPUs, oneDNN off, CUDA).
+    /// </summary>
+    public static torch.ScalarType AutoComputeDtype(torch.Device? device)
+    {
+        if (device is not null && device.type != DeviceType.CPU) return torch.ScalarType.Float32;
+        bool bf16 = Diagnostics.CpuInfo.Current.HasBf16Compute && CpuKernels.OneDnn == true && (CpuKernels.OneDnnIsa is not { } isa || HasBf16Kernels(isa));
+        return bf16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
     }
 
     /// <summary>oneDNN instruction-set caps (its ONEDNN_MAX_CPU_ISA names) that still include bf16 dot products.</summary>

@@ -49,6 +49,7 @@ public sealed class WorldClassifier : nn.Module
         class_head = nn.Linear(config.FeatureDim, config.Labels.Length);
         intensity_head = nn.Linear(config.FeatureDim, 1);
         RegisterComponents();
+        CpuKernels.GuardConvolutions(this);
     }
 
     /// <summary>Images [B, 3, H, W] in [0, 1] (any size; resized to the input size) → logits, intensity, features.</summary>

@@ -53,6 +53,7 @@ public sealed class AudioProjector : nn.Module<Tensor, Tensor>
                 ("3", nn.Dropout(p)))).ToArray());
         to_out_adapter = nn.Sequential(("0", nn.Linear(c, c)), ("1", nn.Dropout(p)));
         RegisterComponents();
+        CpuKernels.GuardConvolutions(this);
         eval();
     }
 

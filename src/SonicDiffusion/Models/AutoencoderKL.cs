@@ -32,7 +32,7 @@ public sealed class AutoencoderKL : nn.Module
         quant_conv = nn.Conv2d(2L * config.LatentChannels, 2L * config.LatentChannels, 1);
         post_quant_conv = nn.Conv2d(config.LatentChannels, config.LatentChannels, 1);
         RegisterComponents();
-        CpuKernels.GuardAutogradConvolutions(this);
+        CpuKernels.GuardConvolutions(this);
     }
 
     /// <summary>

@@ -34,7 +34,7 @@ public sealed class ClapAudioEncoder : nn.Module<Tensor, Tensor>
         @base = new Cnn14(config);
         projection = new ClapProjection(config.OutEmb, config.DProj, config.LayerNormEps);
         RegisterComponents();
-        CpuKernels.GuardAutogradConvolutions(this);
+        CpuKernels.GuardConvolutions(this);
         eval();
     }
 

@@ -51,7 +51,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         conv_norm_out = GroupNorms.Create(config.NormNumGroups, boc[0], config.NormEps);
         conv_out = nn.Conv2d(boc[0], config.OutChannels, 3, padding: 1);
         RegisterComponents();
-        CpuKernels.GuardAutogradConvolutions(this);
+        CpuKernels.GuardConvolutions(this);
     }
 
     public override Tensor forward(Tensor sample, Tensor timesteps, Tensor encoderHiddenStates) => Forward(sample, timesteps, encoderHiddenStates, null);
