@@ -73,3 +73,19 @@ def git_commit(repo):
         return subprocess.check_output(["git", "--git-dir", os.path.join(repo, ".git") if os.path.isdir(os.path.join(repo, ".git")) else repo, "rev-parse", "HEAD"], text=True).strip()
     except Exception:
         return None
+
+
+def load_safetensors(path):
+    import numpy as np
+    dt = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "U8": np.uint8}
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        b, e = v["data_offsets"]
+        out[k] = torch.from_numpy(np.frombuffer(data[b:e], dtype=dt[v["dtype"]]).reshape(v["shape"]).copy())
+    return out

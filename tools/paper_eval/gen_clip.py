@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from common import half_round, load_module, ref, save_safetensors, stub_module, write_json, git_commit  # noqa: E402
 
-TINY = dict(embed_dim=24, image_resolution=32, vision_layers=2, vision_width=128, vision_patch_size=8,
+TINY = dict(embed_dim=32, image_resolution=32, vision_layers=2, vision_width=128, vision_patch_size=8,
             context_length=77, vocab_size=49408, transformer_width=16, transformer_heads=2, transformer_layers=2)
 REAL = {
     "ViT-B-32": dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32,

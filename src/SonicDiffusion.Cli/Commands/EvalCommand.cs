@@ -34,12 +34,22 @@ public static class EvalCommand
         var split = new Option<string>("--split") { Description = "Manifest split of the held-out sounds (a manifest without a split column uses all rows)", DefaultValueFactory = _ => "test" };
         var threads = CommonOptions.TorchThreads();
         var device = CommonOptions.Device();
+        var protocol = new Option<string>("--protocol") { Description = "mini (the world's classifier metrics of a bundle) or paper (AIS, IIS, AIC, FID of --images with the real evaluation models)", DefaultValueFactory = _ => "mini" };
         var cmd = new Command("eval", "Measure a bundle on held-out sounds: AIC, IIS, FID-proxy (with real-vs-real baseline), intensity Spearman ρ, β and guidance sweeps; writes report.json/report.md/plots")
         {
-            model, data, output, classifier, count, sweepCount, steps, seed, guidance, audioGuidance, beta, betas, guidances, scheduler, prompt, fromCaption, size, split, threads, device,
+            model, data, output, classifier, count, sweepCount, steps, seed, guidance, audioGuidance, beta, betas, guidances, scheduler, prompt, fromCaption, size, split, threads, device, protocol,
         };
+        EvalPaperCommand.AddOptions(cmd);
         cmd.SetAction(pr =>
         {
+            switch (pr.GetValue(protocol))
+            {
+                case "paper":
+                    CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
+                    return EvalPaperCommand.Run(pr, pr.GetValue(data)!, pr.GetValue(output)!, pr.GetValue(split)!);
+                case "mini": break;
+                case var other: throw new SonicException($"--protocol '{other}': expected mini or paper");
+            }
             var options = new EvaluationOptions
             {
                 Count = pr.GetValue(count), SweepCount = pr.GetValue(sweepCount), Steps = pr.GetValue(steps), Seed = pr.GetValue(seed),

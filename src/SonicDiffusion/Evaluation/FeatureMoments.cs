@@ -19,8 +19,8 @@ public sealed class FeatureMoments : IDisposable
 
     public FeatureMoments(long dim)
     {
-        Sum = torch.zeros(dim, dtype: ScalarType.Float64);
-        Outer = torch.zeros(dim, dim, dtype: ScalarType.Float64);
+        Sum = torch.zeros(dim, dtype: ScalarType.Float64).DetachFromDisposeScope();
+        Outer = torch.zeros(dim, dim, dtype: ScalarType.Float64).DetachFromDisposeScope();
     }
 
     /// <summary>Adds features [N, D].</summary>

@@ -47,6 +47,44 @@ public sealed class Wav2Clip : nn.Module
         return audio_transform.forward(audio_encoder.forward(w)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Embeddings [N, D] of clips that the reference would embed as one batch (<c>evaluation.py</c> passes all its audio
+    /// to one <c>embed_audio</c> call, so the log-spectrogram standardisation uses mean and unbiased std over every clip).
+    /// Here the statistics are accumulated in float64 over the clips first and each clip then runs alone.
+    /// </summary>
+    public Tensor EmbedBatch(IReadOnlyList<Tensor> waveforms, IProgress<Core.ProgressInfo>? progress = null, string stage = "Wav2CLIP audio")
+    {
+        if (waveforms.Count == 0) throw new SonicException("Wav2CLIP: no clips to embed");
+        using var oneDnnOff = CpuKernels.OneDnnOff();
+        double sum = 0, sumSq = 0;
+        long n = 0;
+        foreach (var w in waveforms)
+        {
+            using var scope = torch.NewDisposeScope();
+            var x = audio_encoder.LogSpectrogram(w.reshape(1, -1)).to_type(ScalarType.Float64);
+            sum += x.sum().item<double>();
+            sumSq += x.square().sum().item<double>();
+            n += x.numel();
+        }
+        double mean = sum / n, std = Math.Sqrt(Math.Max(0, (sumSq - n * mean * mean) / (n - 1)));
+        var rows = new List<Tensor>();
+        try
+        {
+            for (int i = 0; i < waveforms.Count; i++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var spec = audio_encoder.LogSpectrogram(waveforms[i].reshape(1, -1));
+                rows.Add(audio_transform.forward(audio_encoder.Forward(spec, mean, std)).MoveToOuterDisposeScope());
+                progress?.Report(new Core.ProgressInfo(stage, i + 1, waveforms.Count));
+            }
+            return torch.cat(rows, 0);
+        }
+        finally
+        {
+            foreach (var r in rows) r.Dispose();
+        }
+    }
+
     /// <summary>The official evaluation's clip: zero-padded or cut to <see cref="PaperSamples"/>.</summary>
     public static Tensor PadOrCut(Tensor mono)
     {

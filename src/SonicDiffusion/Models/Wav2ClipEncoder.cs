@@ -44,8 +44,22 @@ public sealed class Wav2ClipEncoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor waveform)
     {
         using var scope = torch.NewDisposeScope();
-        var x = torch.log(spectrogram.forward(waveform) + 1e-7);
-        x = (x - x.mean()) / (x.std() + 1e-9);
+        var x = LogSpectrogram(waveform);
+        return Forward(x, x.mean().item<float>(), x.std().item<float>()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>log(|STFT|² + 1e-7) [B, 1, 257, frames], before the standardisation.</summary>
+    public Tensor LogSpectrogram(Tensor waveform)
+    {
+        using var scope = torch.NewDisposeScope();
+        return torch.log(spectrogram.forward(waveform) + 1e-7).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The network after the spectrogram, standardising with the given statistics (those of the whole batch in the reference).</summary>
+    public Tensor Forward(Tensor logSpectrogram, double mean, double std)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = (logSpectrogram - mean) / (std + 1e-9);
         x = F.max_pool2d(F.relu(bn1.forward(conv1.forward(x))), 3, 2, 1);
         x = layer4.forward(layer3.forward(layer2.forward(layer1.forward(x))));
         return F.adaptive_avg_pool2d(x, new long[] { 1, 1 }).flatten(1).MoveToOuterDisposeScope();
