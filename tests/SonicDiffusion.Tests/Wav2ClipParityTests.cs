@@ -32,17 +32,8 @@ public class Wav2ClipParityTests
         var f = GoldenFixture.Get("wav2clip_tiny");
         var keys = ((JsonObject)JsonNode.Parse(File.ReadAllText(f.PathOf("wav2clip_keys.json")))!["keys"]!)
             .ToDictionary(kv => kv.Key, kv => ((JsonArray)kv.Value!).Select(x => (long)x!).ToArray());
-        Dictionary<string, long[]> ours;
-        torch.set_default_device(torch.META);
-        try
-        {
-            using var model = new Wav2Clip();
-            ours = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
-        }
-        finally
-        {
-            torch.set_default_device(torch.CPU);
-        }
+        using var model = new Wav2Clip();
+        var ours = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
         Assert.Equal(keys.Keys.Order(StringComparer.Ordinal), ours.Keys.Order(StringComparer.Ordinal));
         foreach (var (k, s) in keys) Assert.Equal(s, ours[k]);
     }
