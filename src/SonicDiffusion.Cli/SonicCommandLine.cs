@@ -26,6 +26,7 @@ public static class SonicCommandLine
         root.Subcommands.Add(TrainCommand.Create());
         var eval = EvalCommand.Create();
         eval.Subcommands.Add(EvalEditCommand.Create());
+        eval.Subcommands.Add(EvalPaperCommand.CreateRefs());
         root.Subcommands.Add(eval);
         return root;
     }

@@ -30,6 +30,10 @@ public class CheckpointInspectorTests
             ("hf-clip-text", _) => (CheckpointKind.TextEncoder, "hf-clip-text"),
             ("sonicdiffusion-projector", _) => (CheckpointKind.SonicProjector, "sonicdiffusion"),
             ("clap-2022", _) => (CheckpointKind.Clap2022, "clap-2022"),
+            ("hf-clip", _) => (CheckpointKind.Clip, "hf-clip"),
+            ("openai-clip", _) => (CheckpointKind.Clip, "openai-clip"),
+            ("wav2clip-checkpoint", _) => (CheckpointKind.Wav2Clip, "wav2clip-checkpoint"),
+            ("torchvision-inception3", _) => (CheckpointKind.FidInception, "torchvision-inception3"),
             _ => (CheckpointKind.Unknown, null),       // sonicdiffusion-block: one transformer block, no component kind
         };
     }

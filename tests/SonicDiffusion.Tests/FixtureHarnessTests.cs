@@ -9,7 +9,7 @@ public class FixtureHarnessTests
     public void EveryPublicFixtureFolderIsFound()
     {
         var kinds = GoldenFixture.All.Select(f => f.Kind).ToHashSet();
-        foreach (var k in new[] { "unet", "vae", "ddim", "clip_tokenizer", "clip_text", "clap_frontend", "cnn14", "projector", "gated_block" })
+        foreach (var k in new[] { "unet", "vae", "ddim", "clip_tokenizer", "clip_text", "clap_frontend", "cnn14", "projector", "gated_block", "clip", "inception_fid", "wav2clip", "paper_eval" })
             Assert.Contains(k, kinds);
     }
 

@@ -39,15 +39,25 @@ public static class EvalCommand
         };
         var threads = CommonOptions.TorchThreads();
         var device = CommonOptions.Device();
+        var protocol = new Option<string>("--protocol") { Description = "mini (the world's classifier metrics of a bundle) or paper (AIS, IIS, AIC, FID of --images with the real evaluation models)", DefaultValueFactory = _ => "mini" };
         var cmd = new Command("eval", "Measure a bundle on held-out sounds: AIC, IIS, FID-proxy (with real-vs-real baseline), intensity Spearman ρ, β and guidance sweeps; writes report.json/report.md/plots")
         {
-            model, data, output, classifier, count, sweepCount, steps, seed, guidance, audioGuidance, beta, betas, guidances, scheduler, prompt, fromCaption, size, split, where, threads, device,
+            model, data, output, classifier, count, sweepCount, steps, seed, guidance, audioGuidance, beta, betas, guidances, scheduler, prompt, fromCaption, size, split, where, threads, device, protocol,
         };
         var sharding = new ShardOptions();
         sharding.AddTo(cmd);
         cmd.Subcommands.Add(Merge());
+        EvalPaperCommand.AddOptions(cmd);
         cmd.SetAction(pr =>
         {
+            switch (pr.GetValue(protocol))
+            {
+                case "paper":
+                    CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
+                    return EvalPaperCommand.Run(pr, pr.GetValue(data)!, pr.GetValue(output)!, pr.GetValue(split)!);
+                case "mini": break;
+                case var other: throw new SonicException($"--protocol '{other}': expected mini or paper");
+            }
             var options = new EvaluationOptions
             {
                 Count = pr.GetValue(count), SweepCount = pr.GetValue(sweepCount), Steps = pr.GetValue(steps), Seed = pr.GetValue(seed),

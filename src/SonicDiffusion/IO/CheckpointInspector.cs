@@ -20,6 +20,12 @@ public enum CheckpointKind
     SonicProjector,
     /// <summary>Microsoft CLAP 2022 (<c>audio_encoder.</c>, possibly <c>caption_encoder.</c>).</summary>
     Clap2022,
+    /// <summary>A whole CLIP model, both towers (HF <c>text_model.</c> + <c>vision_model.</c>, or openai/CLIP's <c>visual.proj</c>).</summary>
+    Clip,
+    /// <summary>Wav2CLIP's released checkpoint (<c>audio_encoder.</c> + <c>audio_transform.</c>).</summary>
+    Wav2Clip,
+    /// <summary>The InceptionV3 of FID (torchvision <c>Inception3</c> names: <c>Conv2d_1a_3x3.</c> … <c>Mixed_7c.</c>).</summary>
+    FidInception,
 }
 
 /// <summary>One tensor as stored.</summary>
@@ -131,7 +137,11 @@ public static class CheckpointInspector
         if (clip && !vae) return (CheckpointKind.TextEncoder, "compvis-single-file");
         if (vae && clip) return (CheckpointKind.StableDiffusion, "compvis-single-file");
 
+        if (Any("audio_encoder.") && Any("audio_transform.")) return (CheckpointKind.Wav2Clip, "wav2clip-checkpoint");
         if (Any("audio_encoder.")) return (CheckpointKind.Clap2022, "clap-2022");
+        if (Any("text_model.") && Any("vision_model.")) return (CheckpointKind.Clip, "hf-clip");
+        if (names.Contains("visual.proj") && names.Contains("text_projection")) return (CheckpointKind.Clip, "openai-clip");
+        if (Any("Conv2d_1a_3x3.") && Any("Mixed_7c.")) return (CheckpointKind.FidInception, "torchvision-inception3");
         if (Any("audio_emb_projection.")) return (CheckpointKind.SonicProjector, "sonicdiffusion");
         if (names.All(n => n.Contains("_adapter", StringComparison.Ordinal)))
             return (CheckpointKind.SonicGates, Any("down_blocks.") || Any("mid_block.") || Any("up_blocks.") ? "diffusers" : "compvis");

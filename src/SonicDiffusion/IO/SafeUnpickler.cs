@@ -31,6 +31,9 @@ namespace SonicDiffusion.IO;
 /// protocol 2 spells their bytes as <c>_codecs.encode(str, 'latin1')</c>), <c>argparse.Namespace</c> (Lightning
 /// hyper-parameters).</item>
 /// </list>
+/// With <c>scriptObjects</c> (TorchScript archives: <c>torch.jit.save</c>, the OpenAI CLIP release) a global in the
+/// <c>__torch__</c> namespace (a scripted module class) is read as an <see cref="Inert"/> whose <see cref="Inert.State"/>
+/// is the module's attribute dict; its code (the archive's <c>code/</c> files) is never read or run.
 /// Python-2 module spellings that protocol 2 writes (<c>__builtin__</c>, <c>copy_reg</c>, <c>commands</c>) are read as
 /// Python 3 reads them. Every malformed input (bad opcode, stack underflow, truncated data) is a <see cref="SonicException"/>.
 /// </para>
@@ -152,11 +155,17 @@ public sealed class SafeUnpickler
     private readonly Dictionary<long, object?> _memo = new();
     private readonly HashSet<Global> _globalsSeen = new();
 
-    private SafeUnpickler(byte[] data, string file)
+    private readonly bool _scriptObjects;
+
+    private SafeUnpickler(byte[] data, string file, bool scriptObjects)
     {
         _data = data;
         _file = file;
+        _scriptObjects = scriptObjects;
     }
+
+    /// <summary>True for a TorchScript class name (<c>__torch__.…</c>), read only as attribute holders.</summary>
+    public static bool IsScriptClass(Global g) => g.Module == "__torch__" || g.Module.StartsWith("__torch__.", StringComparison.Ordinal);
 
     /// <summary>The globals the last pickle referenced (all allowed).</summary>
     public IReadOnlyCollection<Global> GlobalsSeen => _globalsSeen;
@@ -164,9 +173,9 @@ public sealed class SafeUnpickler
     /// <summary>Parses a torch checkpoint pickle. <paramref name="file"/> is used in error messages only.</summary>
     public static object? Load(byte[] pickle, string file) => Load(pickle, file, out _);
 
-    public static object? Load(byte[] pickle, string file, out IReadOnlyCollection<Global> globals)
+    public static object? Load(byte[] pickle, string file, out IReadOnlyCollection<Global> globals, bool scriptObjects = false)
     {
-        var u = new SafeUnpickler(pickle, file);
+        var u = new SafeUnpickler(pickle, file, scriptObjects);
         var result = u.Run();
         globals = u.GlobalsSeen;
         return result;
@@ -321,6 +330,11 @@ public sealed class SafeUnpickler
     {
         if (Python2Modules.TryGetValue(module, out var py3)) module = py3;
         var g = new Global(module, name);
+        if (_scriptObjects && IsScriptClass(g))
+        {
+            _globalsSeen.Add(g);
+            return g;
+        }
         if (!Allowed.ContainsKey(g.ToString()))
         {
             string alias = module is "posix" or "nt" ? $" (os.{name})" : "";
@@ -332,6 +346,7 @@ public sealed class SafeUnpickler
 
     private object? Call(object? callable, object?[] args)
     {
+        if (_scriptObjects && callable is Global sg && IsScriptClass(sg)) return new Inert(sg, args);
         if (callable is not Global g || !Allowed.TryGetValue(g.ToString(), out var role))
             throw Malformed($"call of a non-global value {Describe(callable)}");
         switch (role)

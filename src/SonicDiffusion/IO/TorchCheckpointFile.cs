@@ -94,7 +94,9 @@ public sealed class TorchCheckpointFile : ITensorSource
             CheckByteOrder(path, zip, folder);
             if (pkl.Length > MaxPickleBytes) throw new SonicException($"{path}: {pkl.FullName} is {pkl.Length} bytes, too large for a checkpoint pickle");
             var pickle = ReadEntry(path, pkl);
-            var root = SafeUnpickler.Load(pickle, path, out var globals);
+            bool script = zip.GetEntry($"{folder}/constants.pkl") != null;
+            var root = SafeUnpickler.Load(pickle, path, out var globals, scriptObjects: script);
+            if (script) root = ScriptState(root);
 
             var skipped = new List<string>();
             var node = root;
@@ -202,6 +204,10 @@ public sealed class TorchCheckpointFile : ITensorSource
         return node;
     }
 
+    /// <summary>A TorchScript archive's root module object → its attribute dict (submodules stay objects, flattened by name).</summary>
+    private static object? ScriptState(object? root) =>
+        root is SafeUnpickler.Inert { State: SafeUnpickler.Dict d } i && SafeUnpickler.IsScriptClass(i.Type) ? d : root;
+
     private static bool HoldsTensor(object? root, int depth)
     {
         var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
@@ -229,6 +235,9 @@ public sealed class TorchCheckpointFile : ITensorSource
         {
             case SafeUnpickler.TensorRef t:
                 found.Add((name, t));
+                return;
+            case SafeUnpickler.Inert { State: SafeUnpickler.Dict } i when SafeUnpickler.IsScriptClass(i.Type):
+                Flatten(path, i.State, name, depth, onPath, found, skipped, ref visits);
                 return;
             case SafeUnpickler.Dict d:
                 if (!onPath.Add(d)) return;

@@ -9,9 +9,9 @@ public sealed class ClipEncoder : nn.Module<Tensor, Tensor>
 {
     private readonly ModuleList<ClipEncoderLayer> layers;
 
-    public ClipEncoder(ClipTextConfig config) : base(nameof(ClipEncoder))
+    public ClipEncoder(ClipTextConfig config, bool causal = true) : base(nameof(ClipEncoder))
     {
-        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new ClipEncoderLayer(config)).ToArray());
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new ClipEncoderLayer(config, causal)).ToArray());
         RegisterComponents();
     }
 

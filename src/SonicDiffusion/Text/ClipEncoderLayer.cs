@@ -12,9 +12,9 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
     private readonly ClipMlp mlp;
     private readonly LayerNorm layer_norm2;
 
-    public ClipEncoderLayer(ClipTextConfig config) : base(nameof(ClipEncoderLayer))
+    public ClipEncoderLayer(ClipTextConfig config, bool causal = true) : base(nameof(ClipEncoderLayer))
     {
-        self_attn = new ClipAttention(config);
+        self_attn = new ClipAttention(config, causal);
         layer_norm1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         mlp = new ClipMlp(config);
         layer_norm2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
