@@ -21,7 +21,7 @@ public sealed class StageWorldFixture : IDisposable
 
     public StageWorldFixture()
     {
-        var summary = WorldGenerator.Generate(Dir.File("world"), 7, 18, threads: 2);
+        var summary = WorldGenerator.Generate(Dir.File("world"), 7, 18, threads: 2, world: 1);
         Manifest = DatasetManifest.Read(summary.ManifestPath);
         Rows = Manifest.Rows.ToList();
         Bundle = TinySonicBundle.WriteBundle(Dir.File("bundle"), seed: 3);
