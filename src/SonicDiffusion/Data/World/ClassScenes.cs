@@ -233,29 +233,7 @@ internal static class ClassScenes
         s.Main.DrawLine(fx - 15, fy + 3, fx + 12, fy - 3, s.Stroke(log, 5));
         s.Main.DrawLine(fx - 12, fy - 3, fx + 15, fy + 3, s.Stroke(Palette.Mix(log, SKColors.Black, 0.2), 5));
         float fh = 16 + 58 * (float)i, fw = 10 + 20 * (float)i;
-        int tongues = s.Rng.Range(3, 5);
-        var tipH = new float[tongues];
-        var tipDx = new float[tongues];
-        for (int j = 0; j < tongues; j++) { tipH[j] = s.R(0.55, 1); tipDx[j] = s.R(-0.25, 0.25); }
-        SKColor[] colors = [Palette.Jitter(s.Rng, new SKColor(230, 60, 25), 6, 0.05, 0.05), new(250, 150, 35), new(255, 230, 100)];
-        float[] scales = [1, 0.7f, 0.42f];
-        for (int layer = 0; layer < 3; layer++)
-        {
-            float sc = scales[layer], tw = fw * sc * 0.38f;
-            using var p = new SKPath();
-            for (int j = 0; j < tongues; j++)
-            {
-                float rel = tongues == 1 ? 0 : (float)j / (tongues - 1) - 0.5f;
-                float bx = fx + fw * rel * 0.8f * sc, th = fh * sc * tipH[j] * (1 - 0.45f * Math.Abs(rel) * 2);
-                float tx = bx + tipDx[j] * fw, ty = fy - th;
-                p.MoveTo(bx - tw, fy);
-                p.CubicTo(bx - tw * 1.2f, fy - th * 0.5f, tx, ty + th * 0.35f, tx, ty);
-                p.CubicTo(tx, ty + th * 0.35f, bx + tw * 1.2f, fy - th * 0.5f, bx + tw, fy);
-                p.Close();
-            }
-            p.AddOval(new SKRect(fx - fw * sc * 0.7f, fy - 5 * sc - 3, fx + fw * sc * 0.7f, fy + 2));
-            s.Key.DrawPath(p, s.Fill(colors[layer]));
-        }
+        s.Flames(s.Key, fx, fy, fh, fw);
         int sparks = 3 + (int)Math.Round(16 * i);
         for (int k = 0; k < sparks; k++)
             s.Key.DrawCircle(fx + s.R(-1, 1) * fw, fy - fh * s.R(0.7, 1.5), s.R(1, 1.8), s.Fill(new SKColor(255, 220, 120)));

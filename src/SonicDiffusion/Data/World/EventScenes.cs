@@ -183,29 +183,7 @@ internal static class EventScenes
         k.DrawLine(fx - 10, fy + 2, fx + 8, fy - 2, s.Stroke(log, 3.5f));
         k.DrawLine(fx - 8, fy - 2, fx + 10, fy + 2, s.Stroke(Palette.Mix(log, SKColors.Black, 0.2), 3.5f));
         float fh = 10 + 34 * i, fw = 7 + 12 * i;
-        int tongues = s.Rng.Range(3, 5);
-        var tipH = new float[tongues];
-        var tipDx = new float[tongues];
-        for (int j = 0; j < tongues; j++) { tipH[j] = s.R(0.55, 1); tipDx[j] = s.R(-0.25, 0.25); }
-        SKColor[] colors = [Palette.Jitter(s.Rng, new SKColor(230, 60, 25), 6, 0.05, 0.05), new(250, 150, 35), new(255, 230, 100)];
-        float[] scales = [1, 0.7f, 0.42f];
-        for (int layer = 0; layer < 3; layer++)
-        {
-            float sc = scales[layer], tw = fw * sc * 0.38f;
-            using var p = new SKPath();
-            for (int j = 0; j < tongues; j++)
-            {
-                float rel = tongues == 1 ? 0 : (float)j / (tongues - 1) - 0.5f;
-                float bx = fx + fw * rel * 0.8f * sc, th = fh * sc * tipH[j] * (1 - 0.45f * Math.Abs(rel) * 2);
-                float tx = bx + tipDx[j] * fw, ty = fy - th;
-                p.MoveTo(bx - tw, fy);
-                p.CubicTo(bx - tw * 1.2f, fy - th * 0.5f, tx, ty + th * 0.35f, tx, ty);
-                p.CubicTo(tx, ty + th * 0.35f, bx + tw * 1.2f, fy - th * 0.5f, bx + tw, fy);
-                p.Close();
-            }
-            p.AddOval(new SKRect(fx - fw * sc * 0.7f, fy - 4 * sc - 2, fx + fw * sc * 0.7f, fy + 1.5f));
-            k.DrawPath(p, s.Fill(colors[layer]));
-        }
+        s.Flames(k, fx, fy, fh, fw);
         int sparks = (int)Math.Round(10 * i);
         for (int q = 0; q < sparks; q++)
             k.DrawCircle(fx + s.R(-0.8, 0.8) * fw, fy - fh * s.R(0.8, 1.5), s.R(0.6, 1.2), s.Fill(new SKColor(255, 220, 120)));

@@ -124,6 +124,34 @@ internal sealed class SceneCanvas : IDisposable
         c.DrawPath(path, Fill(color));
     }
 
+    /// <summary>A campfire's flames: three nested layers of 3–5 tongues (red, orange, yellow) <paramref name="fh"/> high, <paramref name="fw"/> wide.</summary>
+    public void Flames(SKCanvas c, float fx, float fy, float fh, float fw)
+    {
+        int tongues = Rng.Range(3, 5);
+        var tipH = new float[tongues];
+        var tipDx = new float[tongues];
+        for (int j = 0; j < tongues; j++) { tipH[j] = R(0.55, 1); tipDx[j] = R(-0.25, 0.25); }
+        SKColor[] colors = [Palette.Jitter(Rng, new SKColor(230, 60, 25), 6, 0.05, 0.05), new(250, 150, 35), new(255, 230, 100)];
+        float[] scales = [1, 0.7f, 0.42f];
+        for (int layer = 0; layer < 3; layer++)
+        {
+            float sc = scales[layer], tw = fw * sc * 0.38f;
+            using var p = new SKPath();
+            for (int j = 0; j < tongues; j++)
+            {
+                float rel = tongues == 1 ? 0 : (float)j / (tongues - 1) - 0.5f;
+                float bx = fx + fw * rel * 0.8f * sc, th = fh * sc * tipH[j] * (1 - 0.45f * Math.Abs(rel) * 2);
+                float tx = bx + tipDx[j] * fw, ty = fy - th;
+                p.MoveTo(bx - tw, fy);
+                p.CubicTo(bx - tw * 1.2f, fy - th * 0.5f, tx, ty + th * 0.35f, tx, ty);
+                p.CubicTo(tx, ty + th * 0.35f, bx + tw * 1.2f, fy - th * 0.5f, bx + tw, fy);
+                p.Close();
+            }
+            p.AddOval(new SKRect(fx - fw * sc * 0.7f, fy - 5 * sc - 3, fx + fw * sc * 0.7f, fy + 2));
+            c.DrawPath(p, Fill(colors[layer]));
+        }
+    }
+
     /// <summary>A closed polygon through the points.</summary>
     public void Polygon(SKCanvas c, ReadOnlySpan<SKPoint> pts, SKPaint paint)
     {
