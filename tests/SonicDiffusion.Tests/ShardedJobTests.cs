@@ -67,23 +67,29 @@ public class ShardedJobTests(ShardedJobFixture f) : IClassFixture<ShardedJobFixt
             return t.data<float>().ToArray().SelectMany(BitConverter.GetBytes).ToArray();
         });
 
-    /// <summary>The merged AIC, IIS, luminance, ρ, FID-proxy and its baseline equal the unsharded report's main figures.</summary>
-    internal static void AssertMergedEqualsReport(string reportJson, string mergedJson)
+    /// <summary>
+    /// The merged AIC, IIS, luminance, ρ, FID-proxy and its baseline equal the unsharded report's main figures: exactly
+    /// (12 places) when the shards ran in this process; to float32 round-off (<paramref name="scoreTolerance"/>,
+    /// <paramref name="fidRelative"/>) when they ran as separate processes, whose per-item classifier features come
+    /// from other batch compositions (oneDNN's blocking depends on the batch; measured 2·10⁻⁸ on IIS). AIC, a count of
+    /// agreements, stays exact either way.
+    /// </summary>
+    internal static void AssertMergedEqualsReport(string reportJson, string mergedJson, double scoreTolerance = 1e-12, double fidRelative = 1e-9)
     {
         var report = JsonNode.Parse(File.ReadAllText(reportJson))!["main"]!;
         var merged = JsonNode.Parse(File.ReadAllText(mergedJson))!;
         double M(string score) => merged["scores"]![score]!["mean"]!.GetValue<double>();
         Assert.Equal(report["count"]!.GetValue<int>(), merged["scores"]!["aic"]!["count"]!.GetValue<int>());
         Assert.Equal(report["aic"]!.GetValue<double>(), M("aic"), 12);
-        Assert.Equal(report["iis"]!.GetValue<double>(), M("iis"), 12);
-        Assert.Equal(report["mean_luminance"]!.GetValue<double>(), M("luminance"), 12);
-        Assert.Equal(report["intensity_spearman"]!.GetValue<double>(), merged["correlations"]!["intensity_spearman"]!.GetValue<double>(), 12);
+        Assert.Equal(report["iis"]!.GetValue<double>(), M("iis"), scoreTolerance);
+        Assert.Equal(report["mean_luminance"]!.GetValue<double>(), M("luminance"), scoreTolerance);
+        Assert.Equal(report["intensity_spearman"]!.GetValue<double>(), merged["correlations"]!["intensity_spearman"]!.GetValue<double>(), scoreTolerance);
         int fidCount = report["fid_count"]!.GetValue<int>();
         Assert.True(fidCount >= 2, $"FID-proxy over {fidCount} samples");
         Assert.Equal(fidCount, merged["feature_counts"]!["generated"]!.GetValue<long>());
         double fid = report["fid"]!.GetValue<double>(), baseline = report["fid_real_baseline"]!.GetValue<double>();
-        Assert.Equal(fid, merged["fid"]!["fid"]!.GetValue<double>(), 1e-9 * Math.Max(1, fid));
-        Assert.Equal(baseline, merged["fid"]!["fid_real_baseline"]!.GetValue<double>(), 1e-9 * Math.Max(1, baseline));
+        Assert.Equal(fid, merged["fid"]!["fid"]!.GetValue<double>(), fidRelative * Math.Max(1, fid));
+        Assert.Equal(baseline, merged["fid"]!["fid_real_baseline"]!.GetValue<double>(), fidRelative * Math.Max(1, baseline));
     }
 
     /// <summary>Both folders hold the same PNG names with identical pixels.</summary>
