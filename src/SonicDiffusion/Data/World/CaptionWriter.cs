@@ -49,8 +49,10 @@ public static class CaptionWriter
         };
     }
 
+    /// <summary>World 2's subject: fire, rain and explosions are worded as in world 1; the classes drawn differently here have their own bands.</summary>
     private static string EventSubject(WorldScene scene, WorldRandom rng)
     {
+        if (scene.Class is WorldClass.FireCrackling or WorldClass.Raining or WorldClass.Explosion) return Subject(scene, rng);
         double i = scene.Intensity;
         int band = i < 1.0 / 3 ? 0 : i < 2.0 / 3 ? 1 : 2;
         string[][] bands = scene.Class switch
@@ -73,18 +75,6 @@ public static class CaptionWriter
                 ["water splashing", "a splash of water with ripples", "a splash on the water surface"],
                 ["a huge splash of water", "a big splash sending water flying", "a massive splash with droplets everywhere"],
             ],
-            WorldClass.FireCrackling =>
-            [
-                ["a small campfire", "a little fire burning between stones", "a small campfire with low flames"],
-                ["a campfire burning", "a crackling campfire", "a fire burning on logs"],
-                ["a large bonfire with tall flames", "a big roaring campfire", "a blazing fire with sparks flying"],
-            ],
-            WorldClass.Raining =>
-            [
-                ["a light drizzle", "light rain falling", "a few raindrops falling"],
-                ["rain falling", "steady rain pouring down", "rainy weather"],
-                ["a heavy downpour", "heavy rain pouring down", "a torrential rainstorm"],
-            ],
             WorldClass.UnderwaterBubbling =>
             [
                 ["a few bubbles rising in the water", "small air bubbles in the water", "a few bubbles on the water"],
@@ -103,12 +93,7 @@ public static class CaptionWriter
                 ["a waterfall", "a waterfall pouring over a rock", "a waterfall flowing into the water"],
                 ["a wide, powerful waterfall", "a big waterfall crashing into the water", "a large waterfall"],
             ],
-            _ =>
-            [
-                ["a small explosion", "a small blast with smoke", "a little explosion on the ground"],
-                ["an explosion", "a fiery explosion with smoke", "an explosion with a fireball"],
-                ["a massive explosion", "a huge fireball exploding", "a giant explosion with debris flying"],
-            ],
+            _ => throw new ArgumentOutOfRangeException(nameof(scene)),
         };
         return rng.Pick(bands[band]);
     }
