@@ -41,6 +41,8 @@ INSTALL="${INSTALL:-0}"
 COMMIT="${COMMIT:-0}"
 CHECKPOINT_MINUTES="${CHECKPOINT_MINUTES:-10}"
 TRAIN_THREADS="${TRAIN_THREADS:-1}"
+# Threads of the stages that run alone (stage 1, stage 2, classifier); base and clap run side by side with TRAIN_THREADS each.
+STAGE_THREADS="${STAGE_THREADS:-2}"
 export OMP_NUM_THREADS="$TRAIN_THREADS" MKL_NUM_THREADS="$TRAIN_THREADS"
 EXTRA_ARGS="${EXTRA_ARGS:-}"
 mkdir -p "$MINI_ROOT" "$STAGES"
@@ -78,10 +80,8 @@ else
     run "$MINI_ROOT/synth.log" data synth --world 2 --out "$WORLD" --count "$MINI_COUNT" --seed "$MINI_SEED" "${REAL_ARGS[@]}"
 fi
 MANIFEST="$WORLD/manifest.jsonl"
-# The base model learns pictures and captions only: the world's own scenes (the real recordings' rows pair extra scenes
-# with audio, which the base model does not read), so re-synthesising sounds never touches its data.
-BASE_MANIFEST="$WORLD/manifest-images.jsonl"
-[[ -f "$BASE_MANIFEST" ]] || grep -v '"real":true' "$MANIFEST" > "$BASE_MANIFEST"
+# The base model learns pictures and captions only (it never reads the audio); it trains on the same manifest and split
+# as stage 2 so that both read one image and latent cache (the latents are encoded once, not twice).
 VAE="$TEACHER/vae"
 
 # 2 + 3. Base model (fine-tuned from the teacher, text encoder frozen) and, beside it, the audio encoder.
@@ -89,7 +89,7 @@ base_stage() {
     [[ -f "$STAGES/base/model_index.json" ]] && { say "base: $STAGES/base kept, skipped"; return 0; }
     say "base: $BASE_STEPS steps fine-tuned from $TEACHER, batch $BASE_BATCH, lr $BASE_LR"
     # shellcheck disable=SC2086
-    run "$MINI_ROOT/base.log" train base --data "$BASE_MANIFEST" --vae "$VAE" --out "$MINI_ROOT/base" --teacher "$TEACHER" --distill-weight 0 \
+    run "$MINI_ROOT/base.log" train base --data "$MANIFEST" --vae "$VAE" --out "$MINI_ROOT/base" --teacher "$TEACHER" --distill-weight 0 \
         --resume --seed "$SEED" --steps "$BASE_STEPS" --batch "$BASE_BATCH" --lr "$BASE_LR" --warmup "$BASE_WARMUP" --ema "$BASE_EMA" \
         --threads "$TRAIN_THREADS" --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
     keep base "$MINI_ROOT/base/model"
@@ -111,7 +111,7 @@ CLAP="$STAGES/audio_encoder"
 if [[ -f "$STAGES/audio_projector/config.json" ]]; then say "stage1: kept, skipped"; else
     say "stage1: $STAGE1_STEPS steps"
     # shellcheck disable=SC2086
-    run "$MINI_ROOT/stage1.log" train stage1 --data "$MANIFEST" --model "$BASE" --audio-encoder "$CLAP" --out "$MINI_ROOT/stage1" --resume \
+    OMP_NUM_THREADS=$STAGE_THREADS MKL_NUM_THREADS=$STAGE_THREADS run "$MINI_ROOT/stage1.log" train stage1 --data "$MANIFEST" --model "$BASE" --audio-encoder "$CLAP" --out "$MINI_ROOT/stage1" --resume \
         --seed "$SEED" --steps "$STAGE1_STEPS" --batch "$STAGE1_BATCH" --lr "$STAGE1_LR" --name sonic-mini --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
     keep audio_projector "$MINI_ROOT/stage1/export/audio_projector"
 fi
@@ -120,7 +120,7 @@ fi
 if [[ -f "$STAGES/bundle/adapters/config.json" ]]; then say "stage2: kept, skipped"; else
     say "stage2: $STAGE2_STEPS steps from $TEACHER's adapters"
     # shellcheck disable=SC2086
-    run "$MINI_ROOT/stage2.log" train stage2 --data "$MANIFEST" --model "$BASE" --audio-encoder "$CLAP" --projector "$STAGES/audio_projector" \
+    OMP_NUM_THREADS=$STAGE_THREADS MKL_NUM_THREADS=$STAGE_THREADS run "$MINI_ROOT/stage2.log" train stage2 --data "$MANIFEST" --model "$BASE" --audio-encoder "$CLAP" --projector "$STAGES/audio_projector" \
         --init-adapters "$TEACHER" --out "$MINI_ROOT/stage2" --resume --seed "$SEED" --steps "$STAGE2_STEPS" --batch "$STAGE2_BATCH" \
         --lr "$STAGE2_LR" --name sonic-mini --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
     keep bundle "$MINI_ROOT/stage2/export/bundle"
@@ -129,7 +129,7 @@ fi
 # 6. The evaluation classifier on world-2 images.
 if [[ -f "$STAGES/classifier/config.json" ]]; then say "classifier: kept, skipped"; else
     say "classifier: $CLASSIFIER_STEPS steps"
-    run "$MINI_ROOT/classifier.log" train classifier --data "$MANIFEST" --out "$MINI_ROOT/classifier" --resume --seed 20241201 \
+    OMP_NUM_THREADS=$STAGE_THREADS MKL_NUM_THREADS=$STAGE_THREADS run "$MINI_ROOT/classifier.log" train classifier --data "$MANIFEST" --out "$MINI_ROOT/classifier" --resume --seed 20241201 \
         --steps "$CLASSIFIER_STEPS" --batch 64 --export "$MINI_ROOT/classifier/export"
     keep classifier "$MINI_ROOT/classifier/export"
 fi

@@ -110,6 +110,51 @@ public class EditEvaluationTests(SmallWorldFixture world) : IClassFixture<SmallW
     }
 
     [Fact]
+    public void TextBaselineRepeatsEachEditWithThePromptAndNoSound()
+    {
+        using var tmp = new TempDir();
+        string bundle = TinySonicBundle.WriteBundle(tmp.File("bundle"));
+        string classifier = WriteClassifier(tmp.File("classifier"));
+        string report = tmp.File("report");
+        var (code, output, err) = CliTests.Sonic("eval", "edit", "--model", bundle, "--data", world.Summary.ManifestPath, "--out", report,
+            "--classifier", classifier, "--count", "2", "--sounds", "1", "--fractions", "0.8", "--steps", "2", "--seed", "5",
+            "--sheet-scenes", "0", "--threads", "1", "--text-baseline", "a photo of {label}");
+        Assert.True(code == 0, err);
+        Assert.Contains("text baseline f 0.8: class switch", output);
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(report, "report.json")))!;
+        var edits = json["edits"]!.AsArray();
+        var text = json["text_baseline_edits"]!.AsArray();
+        Assert.Equal(2, edits.Count);
+        // Same scenes and targets as the audio edits, in the same order.
+        string Key(JsonNode e) => $"{e["image"]} {e["sound_label"]} {e["fraction"]}";
+        Assert.Equal(edits.Select(e => Key(e!)), text.Select(e => Key(e!)));
+        var row = json["text_baseline_rows"]!.AsArray().Single()!;
+        Assert.Equal(2, row["count"]!.GetValue<int>());
+        Assert.Equal(text.Average(e => e!["switched"]!.GetValue<bool>() && e["ssim_kept"]!.GetValue<bool>() && e["edge_kept"]!.GetValue<bool>() ? 1.0 : 0.0),
+            row["success_rate"]!.GetValue<double>(), 12);
+
+        // The baseline edit is the text-only PnP edit a user gets from the pipeline: no sound, β 0, the class in words.
+        var first = text[0]!;
+        string label = first["sound_label"]!.GetValue<string>();
+        using var model = SonicDiffusion.Pipelines.SonicDiffusionModel.Load(bundle);
+        var pipeline = new SonicDiffusion.Pipelines.ImageEditPipeline(model);
+        var req = new SonicDiffusion.Pipelines.ImageEditRequest
+        {
+            Image = world.Manifest.Resolve(first["image"]!.GetValue<string>()), Prompt = $"a photo of {label.Replace('_', ' ')}", Beta = 0, Steps = 2,
+            FeatureInjection = 0.8, AttnInjection = 0.8, Seed = 5, Fit = ImageFit.Resize,
+        };
+        using var source = pipeline.Prepare(req.Image, ImageFit.Resize);
+        using var edited = pipeline.Edit(req);
+        Assert.Equal(Ssim.Compute(source.Image, edited), first["ssim"]!.GetValue<double>(), 9);
+        var audioEdit = edits[0]!;
+        Assert.NotEqual(audioEdit["ssim"]!.GetValue<double>(), first["ssim"]!.GetValue<double>());
+
+        string md = File.ReadAllText(Path.Combine(report, "report.md"));
+        Assert.Contains("## Text-only PnP baseline (prompt \"a photo of {label}\", no sound, β 0)", md);
+        Assert.Contains("| f | audio: switch ∧ both kept | text: switch ∧ both kept |", md);
+    }
+
+    [Fact]
     public void EvalEditParsesAndReportsBadInputOnOneLine()
     {
         var root = SonicCommandLine.Create();
@@ -142,6 +187,10 @@ public class EditEvaluationTests(SmallWorldFixture world) : IClassFixture<SmallW
         Assert.Contains("--feature-sites 'up_blocks.4.resnets.0': not a decoder resnet", err);
         Assert.Single(err.Trim().Split('\n'), l => l.StartsWith("error:", StringComparison.Ordinal));
         Assert.DoesNotContain("   at ", err);
+        (code, _, err) = CliTests.Sonic(Args("--classifier", classifier, "--text-baseline", "a photo"));
+        Assert.Equal(1, code);
+        Assert.Contains("--text-baseline \"a photo\": the prompt template must contain {label}", err);
+        Assert.Single(err.Trim().Split('\n'));
         (code, _, err) = CliTests.Sonic(Args("--classifier", tmp.File("nowhere")));
         Assert.Equal(1, code);
         Assert.Contains("nowhere: no evaluation classifier", err);

@@ -28,11 +28,15 @@ public static class EvalEditCommand
         var ssim = new Option<double>("--ssim-threshold") { Description = "SSIM to the source that counts as structure kept", DefaultValueFactory = _ => new EditEvaluationOptions().SsimThreshold };
         var edge = new Option<double>("--edge-threshold") { Description = "Edge F1 to the source that counts as structure kept", DefaultValueFactory = _ => new EditEvaluationOptions().EdgeThreshold };
         var sheetScenes = new Option<int>("--sheet-scenes") { Description = "Scenes in the example sheet", DefaultValueFactory = _ => 4 };
+        var textBaseline = new Option<string?>("--text-baseline")
+        {
+            Description = "Also run the text-only PnP baseline: every edit again with no sound, β 0 and this prompt, {label} = the target class in words (e.g. \"a photo of {label}\")",
+        };
         var threads = CommonOptions.TorchThreads();
         var device = CommonOptions.Device();
         var cmd = new Command("edit", "Measure audio-guided editing on held-out scenes: class switch rate to the sound's class, SSIM and edge F1 to the source, per injection fraction; writes report.json/report.md/sheet/plot")
         {
-            model, data, output, classifier, count, sounds, fractions, steps, seed, guidance, featureSites, beta, split, ssim, edge, sheetScenes, threads, device,
+            model, data, output, classifier, count, sounds, fractions, steps, seed, guidance, featureSites, beta, split, ssim, edge, sheetScenes, textBaseline, threads, device,
         };
         cmd.SetAction(pr =>
         {
@@ -42,6 +46,7 @@ public static class EvalEditCommand
                 Steps = pr.GetValue(steps), Seed = pr.GetValue(seed), Guidance = pr.GetValue(guidance), Beta = pr.GetValue(beta),
                 FeatureSites = CommonOptions.ParseFeatureSites(pr.GetValue(featureSites)),
                 Split = pr.GetValue(split)!, SsimThreshold = pr.GetValue(ssim), EdgeThreshold = pr.GetValue(edge), SheetScenes = pr.GetValue(sheetScenes),
+                TextBaseline = pr.GetValue(textBaseline),
             }.Validate();
             CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
             var manifest = EditEvaluator.ReadManifest(pr.GetValue(data)!);
@@ -56,6 +61,9 @@ public static class EvalEditCommand
             foreach (var r in report.Rows)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"f {r.Fraction}: class switch {F(r.SwitchRate)} · SSIM {F(r.SsimMean)} (kept {F(r.SsimKeptRate)}) · edge F1 {F(r.EdgeF1Mean)} (kept {F(r.EdgeKeptRate)}) · switch ∧ SSIM kept {F(r.SwitchAndSsimKeptRate)} · switch ∧ both kept {F(r.SuccessRate)} ({(r.MeetsTarget ? "target met" : "target not met")}) · n = {r.Count}"));
+            foreach (var r in report.TextBaselineRows ?? [])
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"text baseline f {r.Fraction}: class switch {F(r.SwitchRate)} · SSIM kept {F(r.SsimKeptRate)} · edge kept {F(r.EdgeKeptRate)} · switch ∧ both kept {F(r.SuccessRate)} · n = {r.Count}"));
             Console.WriteLine($"wrote {Path.Combine(outDir, EditEvaluator.MarkdownFile)} and {report.Files.Count - 1} other file(s) in {report.ElapsedSeconds / 60:0.0} min");
             return 0;
         });

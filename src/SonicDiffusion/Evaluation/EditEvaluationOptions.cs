@@ -34,6 +34,16 @@ public sealed record EditEvaluationOptions
     public double EdgeThreshold { get; init; } = 0.5;
     /// <summary>Scenes shown in the example sheet (source | every edit of the scene).</summary>
     public int SheetScenes { get; init; } = 4;
+    /// <summary>
+    /// Prompt template of the text-only PnP baseline (the paper's comparison): each audio edit is repeated with β 0, no
+    /// sound and this prompt, <c>{label}</c> replaced by the sound's class in words ("fire_crackling" → "fire crackling").
+    /// Null = no baseline.
+    /// </summary>
+    public string? TextBaseline { get; init; }
+
+    /// <summary>The text baseline's prompt for a class label.</summary>
+    public string BaselinePrompt(string label) =>
+        (TextBaseline ?? throw new InvalidOperationException("no text baseline")).Replace("{label}", label.Replace('_', ' ').Replace('-', ' '), StringComparison.Ordinal);
 
     public EditEvaluationOptions Validate()
     {
@@ -49,6 +59,8 @@ public sealed record EditEvaluationOptions
         if (!(SsimThreshold is >= -1 and <= 1)) throw new SonicException($"--ssim-threshold {SsimThreshold}: must be between -1 and 1");
         if (!(EdgeThreshold is >= 0 and <= 1)) throw new SonicException($"--edge-threshold {EdgeThreshold}: must be between 0 and 1");
         if (SheetScenes < 0) throw new SonicException($"--sheet-scenes {SheetScenes}: must be >= 0");
+        if (TextBaseline is { } t && !t.Contains("{label}", StringComparison.Ordinal))
+            throw new SonicException($"--text-baseline \"{t}\": the prompt template must contain {{label}} (the target class), e.g. \"a photo of {{label}}\"");
         return this;
     }
 }

@@ -61,6 +61,9 @@ public sealed record EditEvaluationReport
     /// <summary>Source vs the next evaluated scene (another scene): how often unrelated images pass the thresholds.</summary>
     public StructureReference? Unrelated { get; init; }
     public required IReadOnlyList<EditFractionRow> Rows { get; init; }
+    /// <summary>The text-only PnP baseline at each fraction (same scenes, targets and settings; β 0, prompt from <see cref="EditEvaluationOptions.TextBaseline"/>); null when not run.</summary>
+    public IReadOnlyList<EditFractionRow>? TextBaselineRows { get; init; }
+    public IReadOnlyList<EditResult> TextBaselineEdits { get; init; } = [];
     public IReadOnlyList<string> Notes { get; init; } = [];
     public IReadOnlyList<string> Files { get; init; } = [];
     public IReadOnlyList<EditResult> Edits { get; init; } = [];
@@ -85,11 +88,17 @@ public sealed record EditEvaluationReport
         md.AppendLine(string.Create(c, $"- {Inversions} inversions ({SecondsPerInversion:0.00} s each), {ElapsedSeconds / 60:0.0} min in all")).AppendLine();
 
         md.AppendLine("## Edits by injection fraction (feature = attention = f)").AppendLine();
-        md.AppendLine("| f | n | class switch | still source class | SSIM | SSIM kept | edge F1 | edge kept | switch ∧ SSIM kept | switch ∧ edge kept | **switch ∧ both kept** | target |");
-        md.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |");
-        foreach (var r in Rows)
-            md.AppendLine($"| {r.Fraction.ToString(c)} | {r.Count} | {F(r.SwitchRate)} | {F(r.SourceClassRate)} | {F(r.SsimMean)} | {F(r.SsimKeptRate)} | {F(r.EdgeF1Mean)} | {F(r.EdgeKeptRate)} | {F(r.SwitchAndSsimKeptRate)} | {F(r.SwitchAndEdgeKeptRate)} | **{F(r.SuccessRate)}** | {(r.MeetsTarget ? "met" : "not met")} |");
-        md.AppendLine();
+        AppendRows(md, Rows);
+        if (TextBaselineRows is { } baseline)
+        {
+            md.AppendLine($"## Text-only PnP baseline (prompt \"{o.TextBaseline}\", no sound, β 0)").AppendLine();
+            md.AppendLine("The same scenes, inversions, target classes and injection settings, edited with a text prompt naming the target class instead of the sound (the paper's comparison).").AppendLine();
+            AppendRows(md, baseline);
+            md.AppendLine("| f | audio: switch ∧ both kept | text: switch ∧ both kept | audio: switch | text: switch |").AppendLine("| ---: | ---: | ---: | ---: | ---: |");
+            foreach (var (a, t) in Rows.Zip(baseline))
+                md.AppendLine($"| {a.Fraction.ToString(c)} | {F(a.SuccessRate)} | {F(t.SuccessRate)} | {F(a.SwitchRate)} | {F(t.SwitchRate)} |");
+            md.AppendLine();
+        }
 
         AppendByClass(md);
 
@@ -104,6 +113,16 @@ public sealed record EditEvaluationReport
         md.AppendLine();
         EvaluationReport.AppendNotesAndFigures(md, Notes, Files);
         return md.ToString();
+    }
+
+    private static void AppendRows(StringBuilder md, IReadOnlyList<EditFractionRow> rows)
+    {
+        var c = CultureInfo.InvariantCulture;
+        md.AppendLine("| f | n | class switch | still source class | SSIM | SSIM kept | edge F1 | edge kept | switch ∧ SSIM kept | switch ∧ edge kept | **switch ∧ both kept** | target |");
+        md.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |");
+        foreach (var r in rows)
+            md.AppendLine($"| {r.Fraction.ToString(c)} | {r.Count} | {F(r.SwitchRate)} | {F(r.SourceClassRate)} | {F(r.SsimMean)} | {F(r.SsimKeptRate)} | {F(r.EdgeF1Mean)} | {F(r.EdgeKeptRate)} | {F(r.SwitchAndSsimKeptRate)} | {F(r.SwitchAndEdgeKeptRate)} | **{F(r.SuccessRate)}** | {(r.MeetsTarget ? "met" : "not met")} |");
+        md.AppendLine();
     }
 
     /// <summary>Rates per class, as the edited scene's class and as the sound's class, all fractions pooled.</summary>

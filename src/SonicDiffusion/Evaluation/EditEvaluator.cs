@@ -44,7 +44,6 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
         var clock = Stopwatch.StartNew();
         var notes = new List<string>();
         void Note(string s) { notes.Add(s); log?.Invoke(s); }
-        var labels = classifier.Config.Labels;
 
         var (rows, split) = WorldEvaluator.HeldOutRows(manifest, classifier.Config, Options.Split, Note);
         bool HasImage(ManifestRow r) => r.Image.Length > 0 && File.Exists(manifest.ImagePath(r));
@@ -68,6 +67,8 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
         int done = 0;
         var results = new List<EditResult>(totalEdits);
         var editSeconds = new Dictionary<double, List<double>>();
+        var baselineResults = new List<EditResult>();
+        var baselineSeconds = new Dictionary<double, List<double>>();
         var inversionSeconds = new List<double>();
         var sourceClass = new List<int>();
         var roundTrip = new List<(double Ssim, double Edge)>();
@@ -107,14 +108,18 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
                             };
                             sw.Restart();
                             using var edited = _pipeline.Edit(source, chain, req, null, ct, sourceFeatures: sourceFeatures);
-                            int predicted = Classify(edited);
-                            double ssim = Ssim.Compute(source.Image, edited);
-                            double edge = EdgeSimilarity.F1(source.Image, edited);
-                            var r = new EditResult(scene.Image, scene.Label, sound.Audio, sound.Label, f, labels[predicted], ssim, edge,
-                                predicted == classifier.Config.LabelIndex(sound.Label), ssim >= Options.SsimThreshold, edge >= Options.EdgeThreshold);
+                            var r = Judge(scene, sound, f, edited, source.Image);
                             results.Add(r);
                             (editSeconds.TryGetValue(f, out var list) ? list : editSeconds[f] = []).Add(sw.Elapsed.TotalSeconds);
                             sheet?.Edits.Add((r, edited.detach().clone()));
+                            if (Options.TextBaseline is not null)
+                            {
+                                var textReq = req with { Audio = null, Beta = 0, BetaSites = null, Prompt = Options.BaselinePrompt(sound.Label) };
+                                sw.Restart();
+                                using var textEdited = _pipeline.Edit(source, chain, textReq, null, ct, sourceFeatures: sourceFeatures);
+                                baselineResults.Add(Judge(scene, sound, f, textEdited, source.Image));
+                                (baselineSeconds.TryGetValue(f, out var bl) ? bl : baselineSeconds[f] = []).Add(sw.Elapsed.TotalSeconds);
+                            }
                             progress?.Report(new ProgressInfo("edit", ++done, totalEdits));
                         }
                 }
@@ -125,6 +130,8 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
             }
 
             var rowsByFraction = Options.Fractions.Select(f => Row(f, results.Where(r => r.Fraction == f).ToList(), editSeconds.GetValueOrDefault(f) ?? [])).ToList();
+            var baselineRows = Options.TextBaseline is null ? null
+                : Options.Fractions.Select(f => Row(f, baselineResults.Where(r => r.Fraction == f).ToList(), baselineSeconds.GetValueOrDefault(f) ?? [])).ToList();
             var sceneLabels = scenes.Select(r => classifier.Config.LabelIndex(r.Label)).ToList();
             double sourceRate = Enumerable.Range(0, scenes.Count).Average(k => sourceClass[k] == sceneLabels[k] ? 1.0 : 0.0);
             var pairList = Enumerable.Range(0, scenes.Count).SelectMany(k => pairs[k].Select(s => (k, s))).ToList();
@@ -153,6 +160,7 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
                 NativeSize = _pipeline.NativeSize, Scenes = scenes.Count, Inversions = inversions,
                 SecondsPerInversion = inversionSeconds.DefaultIfEmpty(0).Average(), SourceClassRate = sourceRate,
                 SourceIsTargetRate = sourceIsTarget, VaeRoundTrip = vae, Unrelated = unrelated, Rows = rowsByFraction,
+                TextBaselineRows = baselineRows, TextBaselineEdits = baselineResults,
                 Notes = notes, Files = files, Edits = results, ElapsedSeconds = clock.Elapsed.TotalSeconds,
             };
             File.WriteAllText(Path.Combine(outDir, JsonFile), report.ToJson());
@@ -169,6 +177,15 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
             }
             _pipeline.Audio?.ClearCache();
         }
+    }
+
+    private EditResult Judge(ManifestRow scene, ManifestRow sound, double fraction, Tensor edited, Tensor source)
+    {
+        int predicted = Classify(edited);
+        double ssim = Ssim.Compute(source, edited);
+        double edge = EdgeSimilarity.F1(source, edited);
+        return new EditResult(scene.Image, scene.Label, sound.Audio, sound.Label, fraction, classifier.Config.Labels[predicted], ssim, edge,
+            predicted == classifier.Config.LabelIndex(sound.Label), ssim >= Options.SsimThreshold, edge >= Options.EdgeThreshold);
     }
 
     private EditFractionRow Row(double fraction, List<EditResult> r, List<double> seconds)
