@@ -140,6 +140,72 @@ public class ShardedJobTests(ShardedJobFixture f) : IClassFixture<ShardedJobFixt
         Assert.True(File.Exists(tmp.File("sharded/generate-0-of-3.done.jsonl")));
     }
 
+    [Fact]
+    public void ShardedEditingMakesTheSameFilesAndPixelsAsOneRunAndResumes()
+    {
+        using var tmp = new TempDir();
+        var w = f.World.Manifest;
+        var scenes = w.Rows.Take(4).ToList();
+        var rows = new[]
+        {
+            new JsonObject { ["image"] = w.ImagePath(scenes[0]), ["audio"] = w.AudioPath(scenes[1]) },
+            new JsonObject { ["image"] = w.ImagePath(scenes[1]), ["audio"] = w.AudioPath(scenes[2]), ["label"] = scenes[2].Label },
+            new JsonObject { ["image"] = w.ImagePath(scenes[0]), ["audio"] = w.AudioPath(scenes[3]), ["seed"] = 77 },   // same photo, other shard
+            new JsonObject { ["image"] = w.ImagePath(scenes[2]), ["prompt"] = "a snowy field" },                         // text-only PnP
+        };
+        string pairs = tmp.File("pairs.jsonl");
+        File.WriteAllLines(pairs, rows.Select(r => r.ToJsonString()));
+        string[] Edit(string outDir, params string[] more) =>
+            ["edit", "--model", f.Bundle, "--data", pairs, "--out", outDir, "--steps", "2", "--seed", "5", .. more];
+
+        var (code, output, err) = CliTests.Sonic(Edit(tmp.File("whole"), "--no-cache"));
+        Assert.True(code == 0, err + output);
+        Assert.Contains("wrote 4 edit(s)", output);
+        for (int i = 0; i < 3; i++)
+        {
+            (code, output, err) = CliTests.Sonic(Edit(tmp.File("sharded"), "--shard", $"{i}/3", "--cache", tmp.File("inversions")));
+            Assert.True(code == 0, err + output);
+            Assert.Contains($"shard {i}/3 (--shard)", output);
+        }
+        AssertSamePixels(tmp.File("whole"), tmp.File("sharded"));
+        var names = Pixels(tmp.File("whole")).Keys.Order().ToList();
+        Assert.Equal(4, names.Count);
+        string Stem(string p) => Path.GetFileNameWithoutExtension(p);
+        Assert.Equal($"00001-{scenes[2].Label}-{Stem(scenes[1].Image)}-{Stem(scenes[2].Audio)}.png", names[1]);
+        Assert.EndsWith("-text.png", names[3]);
+        var meta = PngText.Read(Path.Combine(tmp.File("sharded"), names[3]));
+        Assert.Equal("pnp-text", meta["edit_mode"]);
+        Assert.Equal("a snowy field", meta["prompt"]);
+        Assert.Equal("77", PngText.Read(Path.Combine(tmp.File("sharded"), names[2]))["seed"]);
+        Assert.Equal("6", PngText.Read(Path.Combine(tmp.File("sharded"), names[1]))["seed"]);   // --seed 5 + row 1
+        Assert.Equal("pnp-audio", PngText.Read(Path.Combine(tmp.File("sharded"), names[0]))["edit_mode"]);
+
+        // A rerun skips finished rows and remakes a lost one with the same pixels; the shard's done-list records each row once.
+        File.Delete(Path.Combine(tmp.File("sharded"), names[3]));
+        (code, output, err) = CliTests.Sonic(Edit(tmp.File("sharded"), "--shard", "0/3", "--cache", tmp.File("inversions")));
+        Assert.True(code == 0, err + output);
+        Assert.Contains("wrote 1 edit(s)", output);
+        Assert.Contains("1 already there", output);
+        AssertSamePixels(tmp.File("whole"), tmp.File("sharded"));
+        Assert.Equal(3, File.ReadAllLines(tmp.File("sharded/edit-0-of-3.done.jsonl")).Length);
+
+        // Bad input: one line naming the option or row.
+        (code, _, err) = CliTests.Sonic(Edit(tmp.File("o"), "--shard", "3/3"));
+        Assert.Equal(1, code);
+        Assert.Contains("--shard 3/3: shard index 3 is out of range 0..2", err);
+        (code, _, err) = CliTests.Sonic(["edit", "--model", f.Bundle, "--data", pairs, "--image", w.ImagePath(scenes[0]), "--out", tmp.File("o")]);
+        Assert.Equal(1, code);
+        Assert.Contains("give --image (a photo or a folder of photos) or --data (a manifest of edits), one of them", err);
+        (code, _, err) = CliTests.Sonic(["edit", "--model", f.Bundle, "--image", w.ImagePath(scenes[0]), "--audio", w.AudioPath(scenes[1]), "--shard", "0/2"]);
+        Assert.Equal(1, code);
+        Assert.Contains("they do not apply to --image", err);
+        File.AppendAllText(pairs, new JsonObject { ["image"] = w.ImagePath(scenes[3]) }.ToJsonString() + "\n");
+        (code, output, err) = CliTests.Sonic(Edit(tmp.File("whole"), "--no-cache"));
+        Assert.Equal(1, code);
+        Assert.Contains("4 already there, 1 failed", output);
+        Assert.Contains("line 5: no audio and no prompt", err);
+    }
+
     [Theory]
     [InlineData("--shard", "3/3", "--shard 3/3: shard index 3 is out of range 0..2")]
     [InlineData("--shard", "0/0", "--shard 0/0: the shard count must be at least 1")]

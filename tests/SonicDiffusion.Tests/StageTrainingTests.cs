@@ -507,6 +507,76 @@ public class StageTrainingTests(StageWorldFixture world, Xunit.Abstractions.ITes
 [Collection("Console")]
 public class StageTrainingCliTests(StageWorldFixture world) : IClassFixture<StageWorldFixture>
 {
+    /// <summary>The caches of a folder that are whole caches (not shard parts), by file name.</summary>
+    private static Dictionary<string, SonicDiffusion.IO.SafetensorsFile> WholeCaches(string dir) =>
+        Directory.GetFiles(dir, "*.safetensors").Select(SonicDiffusion.IO.SafetensorsFile.Open)
+            .Where(f => !f.Metadata.ContainsKey(CacheParts.PartOfKey)).ToDictionary(f => Path.GetFileName(f.Path));
+
+    [Fact]
+    public void ShardedCacheAssemblesIntoTheUnshardedCache()
+    {
+        using var tmp = new TempDir();
+        string manifest = world.Manifest.FilePath;
+        string[] Cache(string dir, params string[] more) => ["data", "cache", "--data", manifest, "--model", world.Bundle, "--cache", dir, "--threads", "1", .. more];
+        var (code, output, err) = CliTests.Sonic(Cache(tmp.File("whole")));
+        Assert.True(code == 0, err + output);
+        for (int i = 0; i < 3; i++)
+        {
+            (code, output, err) = CliTests.Sonic(Cache(tmp.File("sharded"), "--shard", $"{i}/3"));
+            Assert.True(code == 0, err + output);
+            Assert.Contains($"cache part ready (shard {i}/3 (--shard)): 6 of 18 rows, 6 clips × 2 CLAP crops", output);
+        }
+        Assert.Empty(WholeCaches(tmp.File("sharded")));
+        (code, output, err) = CliTests.Sonic(Cache(tmp.File("sharded")));
+        Assert.True(code == 0, err + output);
+        Assert.Contains("CLAP cache: assembled 18 clips × 2 crops from 3 shard parts", output);
+        Assert.Contains("image cache: assembled 18 images from 3 shard parts", output);
+        Assert.Contains("latent cache: assembled 18 × 2 latents from 3 shard parts", output);
+        Assert.Contains("cache ready: 18 of 18 rows", output);
+
+        // The same files (names are keys of the inputs) holding the same tensors: CLAP embeddings and images exactly (each
+        // clip is encoded alone), latents to float32 round-off (the VAE's batches differ between a shard and the whole).
+        var whole = WholeCaches(tmp.File("whole"));
+        var assembled = WholeCaches(tmp.File("sharded"));
+        try
+        {
+            Assert.Equal(whole.Keys.Order(), assembled.Keys.Order());
+            Assert.Equal(4, whole.Count);   // clap, clip-tokens, images, latents
+            foreach (var (name, expected) in whole)
+            {
+                var actual = assembled[name];
+                Assert.Equal(expected.Metadata["key"], actual.Metadata["key"]);
+                Assert.Equal(expected.Names.Order(), actual.Names.Order());
+                foreach (var tensor in expected.Names)
+                {
+                    using var e = expected.Read(tensor);
+                    using var a = actual.Read(tensor);
+                    if (name.StartsWith("latents-", StringComparison.Ordinal))
+                        Assert.True(e.allclose(a, rtol: 1e-5, atol: 1e-5), $"{name}: {tensor} differs by {(e - a).abs().max().item<float>()}");
+                    else Assert.True(e.shape.SequenceEqual(a.shape) && e.eq(a).all().item<bool>(), $"{name}: {tensor} differs");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var f in whole.Values.Concat(assembled.Values)) f.Dispose();
+        }
+
+        // An incomplete set of parts is named and the whole cache is built instead.
+        for (int i = 0; i < 3; i += 2)
+        {
+            (code, output, err) = CliTests.Sonic(Cache(tmp.File("partial"), "--shard", $"{i}/3", "--no-latents"));
+            Assert.True(code == 0, err + output);
+        }
+        (code, output, err) = CliTests.Sonic(Cache(tmp.File("partial"), "--no-latents"));
+        Assert.True(code == 0, err + output);
+        Assert.Contains("CLAP cache: found shard(s) 0, 2 of 3 but not 1", output);
+        Assert.Contains("cache ready: 18 of 18 rows", output);
+        (code, _, err) = CliTests.Sonic(Cache(tmp.File("o"), "--shard", "3/3"));
+        Assert.Equal(1, code);
+        Assert.Contains("--shard 3/3: shard index 3 is out of range 0..2", err);
+    }
+
     [Fact]
     public void CheckCacheStage1Stage2AndGenerate()
     {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using SonicDiffusion.Core;
 using SonicDiffusion.Data;
 using SonicDiffusion.Training;
+using SonicDiffusion.Sharding;
 
 namespace SonicDiffusion.Cli.Commands;
 
@@ -23,8 +24,10 @@ public static class DataCacheCommand
         var resolution = new Option<int?>("--resolution") { Description = "Image resolution of the latents (default: the VAE's sample_size)" };
         var cache = new Option<string?>("--cache") { Description = "Cache folder (default: cache/ next to the manifest)" };
         var threads = new Option<int>("--threads") { Description = "Worker threads for decoding images", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var sharding = new ShardOptions();
         var cmd = new Command("cache", "Preprocess a manifest for SonicDiffusion training: CLAP embeddings, CLIP token embeddings, VAE latents (+ mirrored), keyed by the encoders' weights");
         foreach (var o in new Option[] { data, model, encoder, crops, split, noLatents, resolution, cache, threads }) cmd.Options.Add(o);
+        sharding.AddTo(cmd);
         cmd.SetAction(pr =>
         {
             var manifest = DatasetManifest.Read(pr.GetValue(data)!);
@@ -33,6 +36,16 @@ public static class DataCacheCommand
             var rows = pr.GetValue(split) is { } s ? manifest.Rows.Where(r => r.Split == s).ToList() : manifest.Rows.ToList();
             if (rows.Count == 0) throw new SonicException($"{manifest.FilePath}: no rows{(pr.GetValue(split) is { } sp ? $" in split '{sp}'" : "")}");
             string dir = pr.GetValue(cache) ?? Path.Combine(manifest.BaseDirectory, "cache");
+            var shard = sharding.Resolve(pr);
+            if (shard.IsSharded)
+            {
+                var part = ConsoleProgress.Run(p => SonicDataCache.BuildShard(manifest, rows, pr.GetValue(model)!, pr.GetValue(encoder), pr.GetValue(crops),
+                    !pr.GetValue(noLatents), pr.GetValue(resolution), dir, shard, p, Console.WriteLine, pr.GetValue(threads), CliContext.Cancellation));
+                Console.WriteLine($"cache part ready ({shard}): {part.Rows} of {rows.Count} rows, {part.ClapClips} clips × {part.Crops} CLAP crops ({part.Dim}-d)" +
+                    (part.Latents is { } n ? $", {part.Images} images and {n} × 2 latents" : "") +
+                    $" in {dir}; once every shard is done, `sonic data cache` without --shard (or training) assembles the whole cache");
+                return 0;
+            }
             using var cached = ConsoleProgress.Run(p => SonicDataCache.LoadOrBuild(manifest, rows, pr.GetValue(model)!, pr.GetValue(encoder), pr.GetValue(crops),
                 !pr.GetValue(noLatents), pr.GetValue(resolution), dir, p, Console.WriteLine, pr.GetValue(threads), CliContext.Cancellation));
             Console.WriteLine($"cache ready: {cached.Rows.Count} of {rows.Count} rows ({cached.SkippedAudio} unreadable audio, {cached.SkippedImages} unreadable images skipped), " +

@@ -3,6 +3,7 @@ using System.Globalization;
 using SonicDiffusion.Core;
 using SonicDiffusion.Imaging;
 using SonicDiffusion.Pipelines;
+using SonicDiffusion.Sharding;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,7 +16,9 @@ public static class EditCommand
 
     public static Command Create()
     {
-        var image = new Option<string>("--image") { Description = "The photo to edit, or a folder of photos", Required = true };
+        var image = new Option<string?>("--image") { Description = "The photo to edit, or a folder of photos" };
+        var data = new Option<string?>("--data") { Description = "Instead of --image/--audio: a manifest (.jsonl/.csv) of edits, one per row (columns image, and audio or prompt; optional seed, label) into the --out folder; --shard I/N splits the rows" };
+        var sharding = new ShardOptions();
         var audio = new Option<string?>("--audio") { Description = "The sound that drives the edit (a file or a folder of sounds); omit for text-only PnP with --prompt" };
         var prompt = new Option<string>("--prompt") { Description = "Text prompt of the conditional branch (default none, as the official demo)", DefaultValueFactory = _ => "" };
         var negative = new Option<string>("--negative-prompt") { Description = "Text of the unconditional branch", DefaultValueFactory = _ => "" };
@@ -40,21 +43,36 @@ public static class EditCommand
         var threads = CommonOptions.TorchThreads();
         var cmd = new Command("edit", "Edit a photo with a sound (SonicDiffusion: DDIM inversion + Plug-and-Play feature injection)")
         {
-            image, audio, prompt, negative, feature, attn, featureSites, guidance, steps, beta, seed, fit, model, sonic, output, sheet, cache, noCache, device, dtype, threads,
+            image, data, audio, prompt, negative, feature, attn, featureSites, guidance, steps, beta, seed, fit, model, sonic, output, sheet, cache, noCache, device, dtype, threads,
         };
+        sharding.AddTo(cmd);
         cmd.SetAction(pr =>
         {
             CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
-            var imageArg = pr.GetValue(image)!;
+            var imageArg = pr.GetValue(image);
             var audioArg = pr.GetValue(audio);
+            var dataArg = pr.GetValue(data);
+            if ((imageArg is null) == (dataArg is null)) throw new SonicException("give --image (a photo or a folder of photos) or --data (a manifest of edits), one of them");
+            ShardSpec? shard = null;
+            Data.DatasetManifest? manifest = null;
+            if (dataArg is not null)
+            {
+                if (audioArg is not null) throw new SonicException("--data takes each row's sound from its audio column: --audio does not apply");
+                if (pr.GetValue(output) is not { } o || o.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new SonicException("--data needs --out FOLDER");
+                if (pr.GetValue(sheet)) throw new SonicException("--data does not write a --sheet");
+                shard = sharding.Resolve(pr);
+                manifest = ManifestEditing.ReadManifest(dataArg);
+            }
+            else if (pr.GetValue(sharding.Shard) is not null || pr.GetValue(sharding.Shards) is not null)
+                throw new SonicException("--shard/--shards split the rows of a --data manifest; they do not apply to --image");
             var fitMode = pr.GetValue(fit)!.Trim().ToLowerInvariant() switch
             {
                 "resize" => ImageFit.Resize, "crop" => ImageFit.Crop, "pad" => ImageFit.Pad,
                 var f => throw new SonicException($"--fit {f}: use resize, crop or pad"),
             };
-            if (audioArg is null && string.IsNullOrWhiteSpace(pr.GetValue(prompt)))
+            if (manifest is null && audioArg is null && string.IsNullOrWhiteSpace(pr.GetValue(prompt)))
                 throw new SonicException("--audio: no sound given (text-only editing needs --prompt)");
-            var images = ListImages(imageArg);
+            var images = manifest is null ? ListImages(imageArg!) : [manifest.ImagePath(manifest.Rows[0])];
             IReadOnlyList<string?> sounds = audioArg is null ? new string?[] { null } : GenerateCommand.ListSounds(audioArg).Cast<string?>().ToList();
             var baseRequest = new ImageEditRequest
             {
@@ -86,6 +104,14 @@ public static class EditCommand
             if (!baseRequest.TextOnly) loaded.Adapters.BetaMap(baseRequest.Beta, baseRequest.BetaSites);
             var pipeline = new ImageEditPipeline(loaded, pr.GetValue(noCache) ? null : new InversionCache(pr.GetValue(cache) ?? InversionCache.DefaultDirectory));
             pipeline.CheckRequest(baseRequest);
+            if (manifest is not null)
+            {
+                sw.Restart();
+                var result = ConsoleProgress.Run(p => ManifestEditing.Run(pipeline, manifest, baseRequest, shard!, outDir, p, line => Console.Error.WriteLine(line), CliContext.Cancellation));
+                pipeline.Audio?.ClearCache();
+                Console.WriteLine($"wrote {result.Written} edit(s) to {outDir}, {result.Skipped} already there, {result.Failed} failed: {result.Rows} of {manifest.Rows.Count} rows of {dataArg} ({shard}, {sw.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s)");
+                return result.Failed == 0 ? 0 : 1;
+            }
 
             int written = 0, failed = 0;
             sw.Restart();

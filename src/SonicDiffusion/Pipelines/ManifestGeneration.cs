@@ -40,7 +40,8 @@ public static class ManifestGeneration
         return string.Create(CultureInfo.InvariantCulture, $"{index:D5}-{label}{Safe(stem)}.png");
     }
 
-    private static string Safe(string s)
+    /// <summary>A file-name piece: ASCII letters, digits, '-', '_' and '.' kept, anything else '_', at most 60 characters.</summary>
+    public static string Safe(string s)
     {
         var b = new StringBuilder(s.Length);
         foreach (char c in s) b.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_');
@@ -48,17 +49,17 @@ public static class ManifestGeneration
     }
 
     /// <summary>The row's request: its sound, its prompt (else the base request's) and its seed (else base seed + index).</summary>
-    public static AudioToImageRequest RequestFor(DatasetManifest manifest, int index, AudioToImageRequest baseRequest)
+    public static AudioToImageRequest RequestFor(DatasetManifest manifest, int index, AudioToImageRequest baseRequest) =>
+        baseRequest with { Audio = manifest.AudioPath(manifest.Rows[index]), Prompt = manifest.Rows[index].Text("prompt") ?? baseRequest.Prompt, Seed = SeedOf(manifest, index, baseRequest.Seed) };
+
+    /// <summary>The row's "seed" column, else <paramref name="baseSeed"/> + its index.</summary>
+    public static long SeedOf(DatasetManifest manifest, int index, long baseSeed)
     {
         var row = manifest.Rows[index];
-        long seed = baseRequest.Seed + index;
-        if (row.Extra.ContainsKey("seed"))
-        {
-            if (row.Number("seed") is not { } s || s != Math.Floor(s) || Math.Abs(s) > 1e15)
-                throw new SonicException($"{manifest.FilePath}: line {row.Line}: seed '{row.Text("seed")}' is not an integer");
-            seed = (long)s;
-        }
-        return baseRequest with { Audio = manifest.AudioPath(row), Prompt = row.Text("prompt") ?? baseRequest.Prompt, Seed = seed };
+        if (!row.Extra.ContainsKey("seed")) return baseSeed + index;
+        if (row.Number("seed") is not { } s || s != Math.Floor(s) || Math.Abs(s) > 1e15)
+            throw new SonicException($"{manifest.FilePath}: line {row.Line}: seed '{row.Text("seed")}' is not an integer");
+        return (long)s;
     }
 
     /// <summary>Hash of every PNG text chunk of a request (all parameters, the model and its files).</summary>
@@ -72,7 +73,7 @@ public static class ManifestGeneration
     public const string HashChunk = "parameters_hash";
 
     /// <summary>True when <paramref name="path"/> is a complete PNG made with the parameters of <paramref name="hash"/>.</summary>
-    private static bool Finished(string path, string hash)
+    public static bool Finished(string path, string hash)
     {
         if (!File.Exists(path)) return false;
         try { return PngText.Read(path).TryGetValue(HashChunk, out var h) && h == hash; }

@@ -7,6 +7,7 @@ using SonicDiffusion.Data;
 using SonicDiffusion.IO;
 using SonicDiffusion.Models;
 using SonicDiffusion.Pipelines;
+using SonicDiffusion.Sharding;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -90,22 +91,86 @@ public sealed class ClapEmbeddingCache : IDisposable
             .AddRows(manifest, rows, r => r.Audio).Finish();
 
     /// <summary>Opens the embeddings of <paramref name="rows"/> under the encoder in <paramref name="encoderDir"/>, computing them first when absent.</summary>
+    /// <remarks>With <paramref name="shard"/> (and no whole cache on disk yet), only the shard's rows (k mod N = I) are
+    /// encoded, into a part of the whole cache (<see cref="CacheParts"/>), and that part is returned; the whole cache is
+    /// later assembled from a complete set of parts instead of being encoded again.</remarks>
     public static ClapEmbeddingCache LoadOrBuild(DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, string encoderDir, int crops, string cacheDir,
-        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, CancellationToken cancel = default)
+        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, CancellationToken cancel = default, ShardSpec? shard = null)
     {
         if (crops < 1) throw new SonicException($"CLAP cache: crops per clip {crops} must be >= 1");
         if (rows.Count == 0) throw new SonicException($"{manifest.FilePath}: no rows to cache");
         string encoderKey = EncoderKey(encoderDir);
         var (_, frontEndConfig) = ReadConfig(encoderDir);
         string key = ComputeKey(manifest, rows, encoderKey, frontEndConfig, crops);
-        string path = Path.Combine(cacheDir, $"clap-{crops}x-{key[..16]}.safetensors");
-        if (!File.Exists(path))
+        string path = PathFor(cacheDir, crops, key);
+        if (File.Exists(path))
+        {
+            log?.Invoke($"CLAP cache: {path}");
+            return Open(manifest, path, key);
+        }
+        if (shard is { IsSharded: true })
+        {
+            var mine = shard.Items(rows.Count).Select(i => rows[i]).ToList();
+            if (mine.Count == 0) throw new SonicException($"{shard}: no rows of the {rows.Count} to cache");
+            string partKey = ComputeKey(manifest, mine, encoderKey, frontEndConfig, crops);
+            string partPath = PathFor(cacheDir, crops, partKey);
+            if (File.Exists(partPath)) log?.Invoke($"CLAP cache: {partPath} ({shard}, already there)");
+            else
+            {
+                var (encoder, _) = LoadEncoder(encoderDir);
+                using (encoder) Build(manifest, mine, encoder, frontEndConfig, crops, partKey, partPath, progress, log, cancel, CacheParts.Metadata(key, shard));
+            }
+            return Open(manifest, partPath, partKey);
+        }
+        if (CacheParts.FindComplete(cacheDir, $"clap-{crops}x-*.safetensors", key, "CLAP cache", log) is { } parts)
+            Assemble(manifest, rows, parts, frontEndConfig, crops, key, path, log);
+        else
         {
             var (encoder, _) = LoadEncoder(encoderDir);
-            using (encoder) Build(manifest, rows, encoder, frontEndConfig, crops, key, path, progress, log, cancel);
+            using (encoder) Build(manifest, rows, encoder, frontEndConfig, crops, key, path, progress, log, cancel, []);
         }
-        else log?.Invoke($"CLAP cache: {path}");
         return Open(manifest, path, key);
+    }
+
+    private static string PathFor(string cacheDir, int crops, string key) => Path.Combine(cacheDir, $"clap-{crops}x-{key[..16]}.safetensors");
+
+    /// <summary>The whole cache from a complete set of parts: each row's crops copied from the part that encoded it, in the rows' order.</summary>
+    private static void Assemble(DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, IReadOnlyList<CacheParts.Part> parts, ClapFrontEndConfig config,
+        int crops, string key, string path, Action<string>? log)
+    {
+        var opened = new List<ClapEmbeddingCache>();
+        try
+        {
+            var where = new Dictionary<int, (ClapEmbeddingCache Part, long Index)>();
+            foreach (var p in parts)
+            {
+                var part = Open(manifest, p.Path, p.Key);
+                opened.Add(part);
+                if (part.CropsPerClip != crops) throw new SonicException($"{p.Path}: a part with {part.CropsPerClip} crops per clip, not {crops} (delete it to rebuild)");
+                for (int i = 0; i < part.Rows.Count; i++) where[part.Rows[i].Line] = (part, i);
+            }
+            var kept = rows.Where(r => where.ContainsKey(r.Line)).ToList();
+            if (kept.Count == 0) throw new SonicException($"{manifest.FilePath}: none of the {rows.Count} audio files could be decoded (see the parts' logs)");
+            long dim = opened[0].Dim;
+            Tensor Produce(long first, long n)
+            {
+                var pieces = new List<Tensor>();
+                try
+                {
+                    for (long e = first; e < first + n; e++)
+                    {
+                        var (part, index) = where[kept[(int)(e / crops)].Line];
+                        pieces.Add(part.Read([index * crops + e % crops]));
+                    }
+                    return torch.cat(pieces, 0);
+                }
+                finally { foreach (var t in pieces) t.Dispose(); }
+            }
+            Write(manifest, kept.Select(r => r.Line).ToArray(), (long)kept.Count * crops, dim, Produce, config, crops, rows.Count - kept.Count, key, path,
+                [new("assembled_from", string.Join(",", parts.Select(p => Path.GetFileName(p.Path))))]);
+            log?.Invoke($"CLAP cache: assembled {kept.Count} clips × {crops} crops from {parts.Count} shard parts into {path}");
+        }
+        finally { foreach (var c in opened) c.Dispose(); }
     }
 
     private static ClapEmbeddingCache Open(DatasetManifest manifest, string path, string key)
@@ -138,7 +203,7 @@ public sealed class ClapEmbeddingCache : IDisposable
     }
 
     private static void Build(DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, ClapAudioEncoder encoder, ClapFrontEndConfig config, int crops,
-        string key, string path, IProgress<ProgressInfo>? progress, Action<string>? log, CancellationToken cancel)
+        string key, string path, IProgress<ProgressInfo>? progress, Action<string>? log, CancellationToken cancel, IEnumerable<KeyValuePair<string, string>> extraMetadata)
     {
         using var frontEnd = FrontEndFor(encoder, config);
         var embeddings = new List<Tensor>();
@@ -162,24 +227,32 @@ public sealed class ClapEmbeddingCache : IDisposable
             if (skipped > 0) log?.Invoke($"CLAP cache: skipped {skipped} of {rows.Count} clips that cannot be decoded (first: {firstError})");
             if (kept.Count == 0) throw new SonicException($"{manifest.FilePath}: none of the {rows.Count} audio files could be decoded (first: {firstError})");
             using var all = torch.cat(embeddings, 0);
-            var entries = new List<SafetensorsWriter.Entry>
-            {
-                new("lines", "I32", [kept.Count], () => torch.tensor(kept.ToArray(), dtype: ScalarType.Int32), true),
-            };
-            entries.AddRange(ShardedRows.Entries("emb", all.shape[0], [all.shape[1]], ShardEntries, ScalarType.Float32, (s, n) => all.narrow(0, s, n).alias()));
-            WriteAtomically(path, entries, new Dictionary<string, string>
-            {
-                ["format"] = Format,
-                ["key"] = key,
-                ["crops"] = crops.ToString(CultureInfo.InvariantCulture),
-                ["skipped"] = skipped.ToString(CultureInfo.InvariantCulture),
-                ["manifest"] = manifest.FilePath,
-                ["front_end"] = JsonSerializer.Serialize(config, new JsonSerializerOptions(ConfigJson.Options) { WriteIndented = false }),
-                ["layout"] = "entry = clip * crops + crop; crop 0 = the inference window (MelCache.Fit policy)",
-            });
+            Write(manifest, kept.ToArray(), all.shape[0], all.shape[1], (s, n) => all.narrow(0, s, n).alias(), config, crops, skipped, key, path, extraMetadata);
             log?.Invoke($"CLAP cache: wrote {kept.Count} clips × {crops} crops ({all.shape[1]}-d) to {path}");
         }
         finally { foreach (var t in embeddings) t.Dispose(); }
+    }
+
+    private static void Write(DatasetManifest manifest, int[] lines, long entryCount, long dim, Func<long, long, Tensor> produce, ClapFrontEndConfig config, int crops,
+        int skipped, string key, string path, IEnumerable<KeyValuePair<string, string>> extraMetadata)
+    {
+        var entries = new List<SafetensorsWriter.Entry>
+        {
+            new("lines", "I32", [lines.Length], () => torch.tensor(lines, dtype: ScalarType.Int32), true),
+        };
+        entries.AddRange(ShardedRows.Entries("emb", entryCount, [dim], ShardEntries, ScalarType.Float32, produce));
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = Format,
+            ["key"] = key,
+            ["crops"] = crops.ToString(CultureInfo.InvariantCulture),
+            ["skipped"] = skipped.ToString(CultureInfo.InvariantCulture),
+            ["manifest"] = manifest.FilePath,
+            ["front_end"] = JsonSerializer.Serialize(config, new JsonSerializerOptions(ConfigJson.Options) { WriteIndented = false }),
+            ["layout"] = "entry = clip * crops + crop; crop 0 = the inference window (MelCache.Fit policy)",
+        };
+        foreach (var (k, v) in extraMetadata) metadata[k] = v;
+        WriteAtomically(path, entries, metadata);
     }
 
     /// <summary>The front end inference builds for this encoder: the checkpoint's STFT/mel tensors when it has them.</summary>
@@ -205,7 +278,7 @@ public sealed class ClapEmbeddingCache : IDisposable
     internal static void WriteAtomically(string path, IEnumerable<SafetensorsWriter.Entry> entries, IReadOnlyDictionary<string, string> metadata)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        string tmp = path + ".tmp";
+        string tmp = path + "." + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + ".tmp";
         SafetensorsWriter.Write(tmp, entries, metadata);
         File.Move(tmp, path, overwrite: true);
     }

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using SonicDiffusion.Core;
 using SonicDiffusion.Data;
+using SonicDiffusion.Sharding;
 using SonicDiffusion.Imaging;
 using SonicDiffusion.IO;
 using TorchSharp;
@@ -46,16 +47,57 @@ public sealed class ImageCache : IDisposable
         new CacheKey().Add(Format).Add(resolution).AddRows(manifest, rows, r => r.Image).Finish();
 
     /// <summary>Opens the cache of these rows in <paramref name="cacheDir"/>, building it first when absent.</summary>
+    /// <remarks>With <paramref name="shard"/> (and no whole cache on disk yet), only the shard's rows are read, into a part
+    /// of the whole cache (<see cref="CacheParts"/>), which is returned; the whole cache is assembled from a complete set
+    /// of parts when it is next asked for.</remarks>
     public static ImageCache LoadOrBuild(DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, int resolution, string cacheDir,
-        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, int threads = 2, CancellationToken cancel = default)
+        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, int threads = 2, CancellationToken cancel = default, ShardSpec? shard = null)
     {
         if (resolution <= 0 || resolution % 8 != 0) throw new SonicException($"image cache: resolution {resolution} must be a positive multiple of 8");
         if (rows.Count == 0) throw new SonicException($"{manifest.FilePath}: no rows to cache");
         string key = ComputeKey(manifest, rows, resolution);
-        string path = Path.Combine(cacheDir, $"images-{resolution}-{key[..16]}.safetensors");
-        if (!File.Exists(path)) Build(manifest, rows, resolution, key, path, progress, log, threads, cancel);
-        else log?.Invoke($"image cache: {path}");
+        string path = PathFor(cacheDir, resolution, key);
+        if (File.Exists(path))
+        {
+            log?.Invoke($"image cache: {path}");
+            return Open(manifest, path, key);
+        }
+        if (shard is { IsSharded: true })
+        {
+            var mine = shard.Items(rows.Count).Select(i => rows[i]).ToList();
+            if (mine.Count == 0) throw new SonicException($"{shard}: no rows of the {rows.Count} to cache");
+            string partKey = ComputeKey(manifest, mine, resolution);
+            string partPath = PathFor(cacheDir, resolution, partKey);
+            if (!File.Exists(partPath)) Build(manifest, mine, resolution, partKey, partPath, progress, log, threads, cancel, CacheParts.Metadata(key, shard));
+            return Open(manifest, partPath, partKey);
+        }
+        if (CacheParts.FindComplete(cacheDir, $"images-{resolution}-*.safetensors", key, "image cache", log) is { } parts)
+            Assemble(manifest, rows, parts, resolution, key, path, log);
+        else Build(manifest, rows, resolution, key, path, progress, log, threads, cancel, []);
         return Open(manifest, path, key);
+    }
+
+    /// <summary>The cache file of <paramref name="key"/>.</summary>
+    public static string PathFor(string cacheDir, int resolution, string key) => Path.Combine(cacheDir, $"images-{resolution}-{key[..16]}.safetensors");
+
+    private static void Assemble(DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, IReadOnlyList<CacheParts.Part> parts, int resolution, string key,
+        string path, Action<string>? log)
+    {
+        var opened = parts.Select(p => Open(manifest, p.Path, p.Key)).ToList();
+        try
+        {
+            var where = new Dictionary<int, (ImageCache Part, long Index)>();
+            foreach (var part in opened)
+                for (int i = 0; i < part.Rows.Count; i++) where[part.Rows[i].Line] = (part, i);
+            var kept = rows.Where(r => where.ContainsKey(r.Line)).ToList();
+            if (kept.Count == 0) throw new SonicException($"{manifest.FilePath}: none of the {rows.Count} images could be read (see the parts' logs)");
+            using var scope = torch.NewDisposeScope();
+            var images = torch.stack(kept.Select(r => where[r.Line] is var (part, i) ? part.Images[i] : throw new InvalidOperationException()).ToArray(), 0);
+            Write(manifest, images, kept.Select(r => r.Line).ToArray(), resolution, rows.Count - kept.Count, key, path,
+                [new("assembled_from", string.Join(",", parts.Select(p => Path.GetFileName(p.Path))))]);
+            log?.Invoke($"image cache: assembled {kept.Count} images from {parts.Count} shard parts into {path}");
+        }
+        finally { foreach (var c in opened) c.Dispose(); }
     }
 
     private static ImageCache Open(DatasetManifest manifest, string path, string key)
@@ -73,7 +115,7 @@ public sealed class ImageCache : IDisposable
     }
 
     private static void Build(DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, int resolution, string key, string path,
-        IProgress<ProgressInfo>? progress, Action<string>? log, int threads, CancellationToken cancel)
+        IProgress<ProgressInfo>? progress, Action<string>? log, int threads, CancellationToken cancel, IEnumerable<KeyValuePair<string, string>> extraMetadata)
     {
         var decoded = new Tensor?[rows.Count];
         var errors = new string?[rows.Count];
@@ -103,23 +145,33 @@ public sealed class ImageCache : IDisposable
         try
         {
             using var images = torch.stack(keep.Select(i => decoded[i]!).ToArray(), 0);
-            using var lines = torch.tensor(keep.Select(i => rows[i].Line).ToArray(), dtype: ScalarType.Int32);
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["images"] = images, ["lines"] = lines }, new Dictionary<string, string>
-            {
-                ["format"] = Format,
-                ["key"] = key,
-                ["resolution"] = resolution.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["manifest"] = manifest.FilePath,
-                ["skipped"] = skipped.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["preprocess"] = "resize shorter side (bilinear, antialias) + centre crop",
-            });
+            Write(manifest, images, keep.Select(i => rows[i].Line).ToArray(), resolution, skipped, key, path, extraMetadata);
         }
         finally
         {
             foreach (var t in decoded) t?.Dispose();
         }
         log?.Invoke($"image cache: wrote {keep.Count} images to {path}");
+    }
+
+    private static void Write(DatasetManifest manifest, Tensor images, int[] lines, int resolution, int skipped, string key, string path,
+        IEnumerable<KeyValuePair<string, string>> extraMetadata)
+    {
+        using var lineTensor = torch.tensor(lines, dtype: ScalarType.Int32);
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = Format,
+            ["key"] = key,
+            ["resolution"] = resolution.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["manifest"] = manifest.FilePath,
+            ["skipped"] = skipped.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["preprocess"] = "resize shorter side (bilinear, antialias) + centre crop",
+        };
+        foreach (var (k, v) in extraMetadata) metadata[k] = v;
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        string tmp = path + "." + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".tmp";
+        SafetensorsWriter.Write(tmp, new Dictionary<string, Tensor> { ["images"] = images, ["lines"] = lineTensor }, metadata);
+        File.Move(tmp, path, overwrite: true);
     }
 
     /// <summary>[1, 3, H, W] (or [3, H, W]) in [0, 1] → [3, R, R] in [0, 1]: shorter side resized to R, centre crop.</summary>

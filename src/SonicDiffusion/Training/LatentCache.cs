@@ -3,6 +3,7 @@ using SonicDiffusion.Core;
 using SonicDiffusion.IO;
 using SonicDiffusion.Models;
 using SonicDiffusion.Pipelines;
+using SonicDiffusion.Sharding;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -49,16 +50,26 @@ public sealed class LatentCache : IDisposable
     /// Opens the latents of <paramref name="images"/> under the VAE of <paramref name="vaeDir"/>, encoding them first
     /// (batches of <paramref name="batchSize"/>, no grad) when the cache folder has none for this key.
     /// </summary>
+    /// <remarks><paramref name="partOf"/> (shard builds): <paramref name="images"/> is a shard's part of the image cache
+    /// whose whole key is <c>partOf.WholeImageKey</c>; the latents are written as a part of the whole latent cache
+    /// (<see cref="CacheParts"/>). A whole latent cache missing on disk is assembled from a complete set of parts.</remarks>
     public static LatentCache LoadOrBuild(ImageCache images, string vaeDir, string cacheDir, int batchSize = 32,
-        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, CancellationToken cancel = default)
+        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, CancellationToken cancel = default, (string WholeImageKey, ShardSpec Shard)? partOf = null)
     {
-        string key = ComputeKey(images.Key, VaeKey(vaeDir));
+        string vaeKey = VaeKey(vaeDir);
+        string key = ComputeKey(images.Key, vaeKey);
         string path = Path.Combine(cacheDir, $"latents-{images.Resolution}-{key[..16]}.safetensors");
         if (!File.Exists(path))
         {
-            using var vae = ModelExport.LoadVae(vaeDir);
-            Build(images, vae, key, path, batchSize, progress, cancel);
-            log?.Invoke($"latent cache: wrote {images.Count} × 2 latents to {path}");
+            var parts = partOf is null ? CacheParts.FindComplete(cacheDir, $"latents-{images.Resolution}-*.safetensors", key, "latent cache", log) : null;
+            if (parts is not null) Assemble(images, parts, cacheDir, key, path, log);
+            else
+            {
+                using var vae = ModelExport.LoadVae(vaeDir);
+                var extra = partOf is { } p ? CacheParts.Metadata(ComputeKey(p.WholeImageKey, vaeKey), p.Shard) : [];
+                Build(images, vae, key, path, batchSize, progress, cancel, extra);
+                log?.Invoke($"latent cache: wrote {images.Count} × 2 latents to {path}");
+            }
         }
         else log?.Invoke($"latent cache: {path}");
         using var file = SafetensorsFile.Open(path);
@@ -71,7 +82,62 @@ public sealed class LatentCache : IDisposable
         return new LatentCache(latents, key, path, scaling);
     }
 
-    private static void Build(ImageCache images, AutoencoderKL vae, string key, string path, int batchSize, IProgress<ProgressInfo>? progress, CancellationToken cancel)
+    /// <summary>The whole latents from a complete set of parts: each image's pair copied from the part that encoded it, in the image cache's order.</summary>
+    private static void Assemble(ImageCache images, IReadOnlyList<CacheParts.Part> parts, string cacheDir, string key, string path, Action<string>? log)
+    {
+        var where = new Dictionary<int, (int Part, long Index)>();
+        var partLatents = new List<Tensor>();
+        double scaling = 0;
+        try
+        {
+            for (int p = 0; p < parts.Count; p++)
+            {
+                using var file = SafetensorsFile.Open(parts[p].Path);
+                string imageKey = file.Metadata.GetValueOrDefault("image_cache", "");
+                string imagePath = imageKey.Length >= 16 ? ImageCache.PathFor(cacheDir, images.Resolution, imageKey) : "";
+                if (!File.Exists(imagePath)) throw new SonicException($"{parts[p].Path}: its image cache part {imagePath} is missing (delete the parts to rebuild)");
+                using (var imageFile = SafetensorsFile.Open(imagePath))
+                using (var lines = imageFile.Read("lines"))
+                {
+                    var l = lines.data<int>().ToArray();
+                    for (int i = 0; i < l.Length; i++) where[l[i]] = (p, i);
+                }
+                partLatents.Add(file.Read("latents"));
+                scaling = double.Parse(file.Metadata["scaling_factor"], System.Globalization.CultureInfo.InvariantCulture);
+            }
+            var first = partLatents[0];
+            using var all = torch.empty([images.Count, .. first.shape[1..]], ScalarType.Float32);
+            for (int i = 0; i < images.Rows.Count; i++)
+            {
+                if (!where.TryGetValue(images.Rows[i].Line, out var at))
+                    throw new SonicException($"latent cache: no shard part encoded manifest line {images.Rows[i].Line} (delete the parts to rebuild)");
+                all[i].copy_(partLatents[at.Part][at.Index]);
+            }
+            Write(all, key, path, images.Key, scaling, [new("assembled_from", string.Join(",", parts.Select(p => Path.GetFileName(p.Path))))]);
+            log?.Invoke($"latent cache: assembled {images.Count} × 2 latents from {parts.Count} shard parts into {path}");
+        }
+        finally { foreach (var t in partLatents) t.Dispose(); }
+    }
+
+    private static void Write(Tensor all, string key, string path, string imageKey, double scalingFactor, IEnumerable<KeyValuePair<string, string>> extraMetadata)
+    {
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = Format,
+            ["key"] = key,
+            ["image_cache"] = imageKey,
+            ["scaling_factor"] = scalingFactor.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            ["encoding"] = "posterior mean × scaling_factor; slot 1 = horizontally flipped image",
+        };
+        foreach (var (k, v) in extraMetadata) metadata[k] = v;
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        string tmp = path + "." + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".tmp";
+        SafetensorsWriter.Write(tmp, new Dictionary<string, Tensor> { ["latents"] = all }, metadata);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private static void Build(ImageCache images, AutoencoderKL vae, string key, string path, int batchSize, IProgress<ProgressInfo>? progress, CancellationToken cancel,
+        IEnumerable<KeyValuePair<string, string>> extraMetadata)
     {
         long n = images.Count;
         int c = vae.Config.LatentChannels, r = images.Resolution / (1 << (vae.Config.NumLevels - 1));
@@ -92,15 +158,7 @@ public sealed class LatentCache : IDisposable
                 progress?.Report(new ProgressInfo("cache latents", (int)(start + count), (int)n));
             }
         }
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["latents"] = all }, new Dictionary<string, string>
-        {
-            ["format"] = Format,
-            ["key"] = key,
-            ["image_cache"] = images.Key,
-            ["scaling_factor"] = vae.Config.ScalingFactor.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-            ["encoding"] = "posterior mean × scaling_factor; slot 1 = horizontally flipped image",
-        });
+        Write(all, key, path, images.Key, vae.Config.ScalingFactor, extraMetadata);
     }
 
     /// <summary>Latents of <paramref name="indices"/>, each from slot <paramref name="flip"/>[i] (0 or 1): [B, C, h, w].</summary>

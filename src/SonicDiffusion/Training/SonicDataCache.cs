@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using SonicDiffusion.Core;
 using SonicDiffusion.Data;
 using SonicDiffusion.Pipelines;
+using SonicDiffusion.Sharding;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -114,6 +115,42 @@ public sealed class SonicDataCache : IDisposable
             throw;
         }
         finally { images?.Dispose(); }
+    }
+
+    /// <summary>What one shard of <c>sonic data cache --shard I/N</c> wrote: its rows and the parts' counts.</summary>
+    public sealed record ShardReport(int Rows, int ClapClips, int Crops, long Dim, int Images, int? Latents);
+
+    /// <summary>
+    /// Builds shard <paramref name="shard"/>'s parts of the CLAP, image and latent caches of <paramref name="rows"/>
+    /// (rows k with k mod N = I; see <see cref="CacheParts"/>). The CLIP token cache is small and is made when the whole
+    /// cache is first opened (a plain <c>sonic data cache</c>, or training), which also assembles the parts.
+    /// </summary>
+    public static ShardReport BuildShard(DatasetManifest manifest, IReadOnlyList<ManifestRow> rows, string model, string? audioEncoder, int crops,
+        bool withLatents, int? resolution, string cacheDir, ShardSpec shard, IProgress<ProgressInfo>? progress = null, Action<string>? log = null, int threads = 2,
+        CancellationToken cancel = default)
+    {
+        if (rows.Count == 0) throw new SonicException($"{manifest.FilePath}: no rows to cache");
+        string encoderDir = AudioEncoderDir(model, audioEncoder);
+        int clips, images = 0;
+        int? latentCount = null;
+        long dim;
+        using (var clap = ClapEmbeddingCache.LoadOrBuild(manifest, rows, encoderDir, crops, cacheDir, progress, log, cancel, shard))
+        {
+            clips = clap.Rows.Count;
+            dim = clap.Dim;
+        }
+        if (withLatents)
+        {
+            string vaeDir = Path.Combine(model, "vae");
+            if (!Directory.Exists(vaeDir)) throw new SonicException($"{model}: no vae/ folder (stage 2 needs the VAE latents)");
+            int res = resolution ?? (ModelExportVaeSampleSize(vaeDir) ?? 512);
+            using var part = ImageCache.LoadOrBuild(manifest, rows, res, cacheDir, progress, log, threads, cancel, shard);
+            images = part.Rows.Count;
+            string wholeImageKey = ImageCache.ComputeKey(manifest, rows, res);
+            using var latents = LatentCache.LoadOrBuild(part, vaeDir, cacheDir, 8, progress, log, cancel, part.Key == wholeImageKey ? null : (wholeImageKey, shard));
+            latentCount = (int)latents.Count;
+        }
+        return new ShardReport(shard.Items(rows.Count).Count(), clips, crops, dim, images, latentCount);
     }
 
     private static int? ModelExportVaeSampleSize(string vaeDir)
