@@ -155,6 +155,54 @@ public class EditEvaluationTests(SmallWorldFixture world) : IClassFixture<SmallW
     }
 
     [Fact]
+    public void ShardedEditEvaluationMergesToTheUnshardedRates()
+    {
+        using var tmp = new TempDir();
+        string bundle = TinySonicBundle.WriteBundle(tmp.File("bundle"));
+        string classifier = WriteClassifier(tmp.File("classifier"));
+        string[] Args(string outDir, params string[] more) => ["eval", "edit", "--model", bundle, "--data", world.Summary.ManifestPath, "--out", outDir,
+            "--classifier", classifier, "--count", "3", "--sounds", "2", "--fractions", "0.5,1", "--steps", "2", "--seed", "5", "--threads", "1",
+            "--text-baseline", "a photo of {label}", .. more];
+        var (code, output, err) = CliTests.Sonic(Args(tmp.File("whole")));
+        Assert.True(code == 0, err + output);
+        for (int i = 0; i < 2; i++)
+        {
+            (code, output, err) = CliTests.Sonic(Args(tmp.File("shards"), "--shard", $"{i}/2"));
+            Assert.True(code == 0, err + output);
+            Assert.Contains($"of 3 scenes; when every shard is done: sonic eval merge", output);
+        }
+        (code, output, err) = CliTests.Sonic("eval", "merge", tmp.File("shards"));
+        Assert.True(code == 0, err + output);
+        Assert.Contains("edit: 3 items from 2 shard(s)", output);
+
+        var report = JsonNode.Parse(File.ReadAllText(tmp.File("whole/report.json")))!;
+        var merged = JsonNode.Parse(File.ReadAllText(tmp.File("shards/merged.json")))!["scores"]!;
+        double M(string score) => merged[score]!["mean"]!.GetValue<double>();
+        foreach (var (rowsKey, prefix) in new[] { ("rows", ""), ("text_baseline_rows", "text.") })
+            foreach (var row in report[rowsKey]!.AsArray())
+            {
+                string f = prefix + "f" + row!["fraction"]!.GetValue<double>().ToString("R", System.Globalization.CultureInfo.InvariantCulture) + ".";
+                Assert.Equal(row["success_rate"]!.GetValue<double>(), M(f + "success"), 12);
+                Assert.Equal(row["switch_rate"]!.GetValue<double>(), M(f + "switch"), 12);
+                Assert.Equal(row["ssim_mean"]!.GetValue<double>(), M(f + "ssim"), 12);
+                Assert.Equal(row["edge_kept_rate"]!.GetValue<double>(), M(f + "edge_kept"), 12);
+                Assert.Equal(row["switch_and_ssim_kept_rate"]!.GetValue<double>(), M(f + "switch_ssim_kept"), 12);
+                Assert.Equal(3, merged[f + "success"]!["count"]!.GetValue<int>());
+            }
+        Assert.Equal(report["source_class_rate"]!.GetValue<double>(), M("source_class"), 12);
+        Assert.Equal(report["vae_round_trip"]!["ssim_mean"]!.GetValue<double>(), M("vae_ssim"), 12);
+
+        // A re-run of a finished shard skips its scenes; a merge with a shard missing names it.
+        (code, output, err) = CliTests.Sonic(Args(tmp.File("shards"), "--shard", "1/2"));
+        Assert.True(code == 0, err + output);
+        Assert.Contains("1 of 3 scenes, 1 already done (skipped)", err);
+        File.Delete(tmp.File("shards/shard-1-of-2.json"));
+        (code, _, err) = CliTests.Sonic("eval", "merge", tmp.File("shards"));
+        Assert.Equal(1, code);
+        Assert.Contains("missing shard 1 of 2", err);
+    }
+
+    [Fact]
     public void EvalEditParsesAndReportsBadInputOnOneLine()
     {
         var root = SonicCommandLine.Create();

@@ -33,11 +33,13 @@ public static class EvalEditCommand
             Description = "Also run the text-only PnP baseline: every edit again with no sound, β 0 and this prompt, {label} = the target class in words (e.g. \"a photo of {label}\")",
         };
         var threads = CommonOptions.TorchThreads();
+        var sharding = new ShardOptions();
         var device = CommonOptions.Device();
         var cmd = new Command("edit", "Measure audio-guided editing on held-out scenes: class switch rate to the sound's class, SSIM and edge F1 to the source, per injection fraction; writes report.json/report.md/sheet/plot")
         {
             model, data, output, classifier, count, sounds, fractions, steps, seed, guidance, featureSites, beta, split, ssim, edge, sheetScenes, textBaseline, threads, device,
         };
+        sharding.AddTo(cmd);
         cmd.SetAction(pr =>
         {
             var options = new EditEvaluationOptions
@@ -49,12 +51,19 @@ public static class EvalEditCommand
                 TextBaseline = pr.GetValue(textBaseline),
             }.Validate();
             CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
+            var shard = sharding.Resolve(pr);
             var manifest = EditEvaluator.ReadManifest(pr.GetValue(data)!);
             var (loaded, classifierModel, classifierPath) = EvalCommand.LoadForEvaluation(pr.GetValue(model), pr.GetValue(classifier), pr.GetValue(device));
             using var loadedModel = loaded;
             using var loadedClassifier = classifierModel;
             var evaluator = new EditEvaluator(loaded, classifierModel, options) { ClassifierSource = classifierPath };
             string outDir = pr.GetValue(output)!;
+            if (shard.IsSharded)
+            {
+                var part = ConsoleProgress.Run(p => evaluator.RunShard(manifest, shard, outDir, p, line => Console.Error.WriteLine("note: " + line), CliContext.Cancellation));
+                Console.WriteLine($"wrote {Path.Combine(outDir, Sharding.ShardResult.FileName(shard))}: {part.Items.Count} of {part.TotalItems} scenes; when every shard is done: sonic eval merge {outDir}");
+                return 0;
+            }
             var report = ConsoleProgress.Run(p => evaluator.Run(manifest, outDir, p, line => Console.Error.WriteLine("note: " + line), CliContext.Cancellation));
             string F(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);
             Console.WriteLine($"{report.Scenes} scenes, {report.Inversions} inversions; sources judged as their own class {F(report.SourceClassRate)}");

@@ -1,10 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using SkiaSharp;
 using SonicDiffusion.Core;
 using SonicDiffusion.Data;
 using SonicDiffusion.Imaging;
 using SonicDiffusion.Pipelines;
+using SonicDiffusion.Sharding;
 using SonicDiffusion.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -45,22 +48,8 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
         var notes = new List<string>();
         void Note(string s) { notes.Add(s); log?.Invoke(s); }
 
-        var (rows, split) = WorldEvaluator.HeldOutRows(manifest, classifier.Config, Options.Split, Note);
-        bool HasImage(ManifestRow r) => r.Image.Length > 0 && File.Exists(manifest.ImagePath(r));
-        var withImage = rows.Where(HasImage).ToList();
-        if (withImage.Count == 0) throw new SonicException($"{manifest.FilePath}: no row of split '{split}' has an image file to edit");
-        if (withImage.Count < rows.Count) Note($"{rows.Count - withImage.Count} of {rows.Count} rows have no image file; they serve only as sounds");
-        var scenes = withImage.Take(Options.Count).ToList();
-        if (scenes.Count < Options.Count) Note($"split '{split}' has {scenes.Count} scenes with images; editing all of them (asked for {Options.Count})");
-        var pairs = EditPairing.Pair(scenes.Select(r => classifier.Config.LabelIndex(r.Label)).ToList(),
-            rows.Select(r => classifier.Config.LabelIndex(r.Label)).ToList(), Options.Sounds, Options.Seed);
-        if (pairs.Any(p => p.Length < Options.Sounds))
-            Note($"only {pairs.Min(p => p.Length)} other class(es) have sounds; some scenes get fewer than {Options.Sounds} sounds");
-
-        var cfg = model.Adapters.Config;
-        double beta = Options.Beta ?? cfg.Beta;
-        var betaSites = Options.Beta is null ? cfg.BetaSites : null;
-        model.Adapters.BetaMap(beta, betaSites);
+        var (rows, split, scenes, pairs) = Plan(manifest, Note);
+        var (beta, betaSites) = Beta();
         var (featureSites, attentionSites) = PnpInjection.Sites(model.Sd.Unet, Options.FeatureSites);
 
         int totalEdits = pairs.Sum(p => p.Length) * Options.Fractions.Count;
@@ -101,11 +90,7 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
                         {
                             ct.ThrowIfCancellationRequested();
                             var sound = rows[s];
-                            var req = new ImageEditRequest
-                            {
-                                Image = source.Path, Audio = manifest.AudioPath(sound), Steps = Options.Steps, Guidance = Options.Guidance,
-                                FeatureInjection = f, AttnInjection = f, FeatureSites = Options.FeatureSites, Beta = beta, BetaSites = betaSites, Seed = Options.Seed, Fit = ImageFit.Resize,
-                            };
+                            var req = Request(manifest, source, sound, f, beta, betaSites);
                             sw.Restart();
                             using var edited = _pipeline.Edit(source, chain, req, null, ct, sourceFeatures: sourceFeatures);
                             var r = Judge(scene, sound, f, edited, source.Image);
@@ -114,10 +99,8 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
                             sheet?.Edits.Add((r, edited.detach().clone()));
                             if (Options.TextBaseline is not null)
                             {
-                                var textReq = req with { Audio = null, Beta = 0, BetaSites = null, Prompt = Options.BaselinePrompt(sound.Label) };
                                 sw.Restart();
-                                using var textEdited = _pipeline.Edit(source, chain, textReq, null, ct, sourceFeatures: sourceFeatures);
-                                baselineResults.Add(Judge(scene, sound, f, textEdited, source.Image));
+                                baselineResults.Add(TextBaseline(source, chain, req, scene, sound, f, sourceFeatures, ct));
                                 (baselineSeconds.TryGetValue(f, out var bl) ? bl : baselineSeconds[f] = []).Add(sw.Elapsed.TotalSeconds);
                             }
                             progress?.Report(new ProgressInfo("edit", ++done, totalEdits));
@@ -177,6 +160,157 @@ public sealed class EditEvaluator(SonicDiffusionModel model, WorldClassifier cla
             }
             _pipeline.Audio?.ClearCache();
         }
+    }
+
+    /// <summary>The held-out rows, their split, the scenes to edit and each scene's sounds (indices into the rows): the same in every shard.</summary>
+    private (List<ManifestRow> Rows, string Split, List<ManifestRow> Scenes, int[][] Pairs) Plan(DatasetManifest manifest, Action<string> note)
+    {
+        var (rows, split) = WorldEvaluator.HeldOutRows(manifest, classifier.Config, Options.Split, note);
+        bool HasImage(ManifestRow r) => r.Image.Length > 0 && File.Exists(manifest.ImagePath(r));
+        var withImage = rows.Where(HasImage).ToList();
+        if (withImage.Count == 0) throw new SonicException($"{manifest.FilePath}: no row of split '{split}' has an image file to edit");
+        if (withImage.Count < rows.Count) note($"{rows.Count - withImage.Count} of {rows.Count} rows have no image file; they serve only as sounds");
+        var scenes = withImage.Take(Options.Count).ToList();
+        if (scenes.Count < Options.Count) note($"split '{split}' has {scenes.Count} scenes with images; editing all of them (asked for {Options.Count})");
+        var pairs = EditPairing.Pair(scenes.Select(r => classifier.Config.LabelIndex(r.Label)).ToList(),
+            rows.Select(r => classifier.Config.LabelIndex(r.Label)).ToList(), Options.Sounds, Options.Seed);
+        if (pairs.Any(p => p.Length < Options.Sounds))
+            note($"only {pairs.Min(p => p.Length)} other class(es) have sounds; some scenes get fewer than {Options.Sounds} sounds");
+        return (rows.ToList(), split, scenes, pairs);
+    }
+
+    private (double Beta, IReadOnlyList<double>? Sites) Beta()
+    {
+        var cfg = model.Adapters.Config;
+        double beta = Options.Beta ?? cfg.Beta;
+        var betaSites = Options.Beta is null ? cfg.BetaSites : null;
+        model.Adapters.BetaMap(beta, betaSites);
+        return (beta, betaSites);
+    }
+
+    private ImageEditRequest Request(DatasetManifest manifest, EditSource source, ManifestRow sound, double fraction, double beta, IReadOnlyList<double>? betaSites) => new()
+    {
+        Image = source.Path, Audio = manifest.AudioPath(sound), Steps = Options.Steps, Guidance = Options.Guidance,
+        FeatureInjection = fraction, AttnInjection = fraction, FeatureSites = Options.FeatureSites, Beta = beta, BetaSites = betaSites, Seed = Options.Seed, Fit = ImageFit.Resize,
+    };
+
+    /// <summary>The text-only PnP edit of an audio edit's request: no sound, β 0, the baseline prompt of the sound's class.</summary>
+    private EditResult TextBaseline(EditSource source, IReadOnlyList<Tensor> chain, ImageEditRequest audioRequest, ManifestRow scene, ManifestRow sound, double fraction,
+        PnpSourceFeatures sourceFeatures, CancellationToken ct)
+    {
+        var req = audioRequest with { Audio = null, Beta = 0, BetaSites = null, Prompt = Options.BaselinePrompt(sound.Label) };
+        using var edited = _pipeline.Edit(source, chain, req, null, ct, sourceFeatures: sourceFeatures);
+        return Judge(scene, sound, fraction, edited, source.Image);
+    }
+
+    public const string ShardProtocol = "edit";
+
+    public static string ShardDoneListName(ShardSpec shard) => $"shard-{shard.Tag}.items.jsonl";
+
+    /// <summary>
+    /// <c>sonic eval edit --shard I/N</c>: the scenes k with k mod N = I (scene pairing as unsharded), each an item of a
+    /// <see cref="ShardResult"/> that <c>sonic eval merge</c> combines. Item scores, per fraction f (prefix "f{f}.",
+    /// and "text.f{f}." for the text baseline): the scene's rates of switch, still source class, SSIM kept, edge kept,
+    /// switch ∧ SSIM kept and switch ∧ both kept (success), and its mean SSIM and edge F1; per scene: source_class (the
+    /// judge's verdict on the source) and its VAE round trip's SSIM and edge F1. With the same number of sounds per
+    /// scene (the usual case) the merged means are the unsharded report's rates. Finished scenes go to a done-list
+    /// (<c>shard-I-of-N.items.jsonl</c>); a re-run skips them.
+    /// </summary>
+    public ShardResult RunShard(DatasetManifest manifest, ShardSpec shard, string outDir, IProgress<ProgressInfo>? progress = null, Action<string>? log = null,
+        CancellationToken ct = default)
+    {
+        var (rows, split, scenes, pairs) = Plan(manifest, s => log?.Invoke(s));
+        var (beta, betaSites) = Beta();
+        var settings = new JsonObject
+        {
+            ["model"] = model.Source, ["classifier"] = ClassifierSource, ["manifest"] = Path.GetFullPath(manifest.FilePath), ["split"] = split,
+            ["beta"] = beta, ["scenes"] = scenes.Count, ["options"] = JsonSerializer.SerializeToNode(Options, ConfigJson.Options),
+        };
+        Directory.CreateDirectory(outDir);
+        using var done = DoneList.Open(Path.Combine(outDir, ShardDoneListName(shard)));
+        if (done.Entries.TryGetValue("settings", out var saved))
+        {
+            if (ShardMerge.FirstDifference(saved["settings"], settings, "") is { } diff)
+                throw new SonicException($"{done.FilePath}: made with other settings ({diff}); use another --out or delete the file to redo the shard");
+        }
+        else done.Add(new JsonObject { ["key"] = "settings", ["settings"] = settings.DeepClone() });
+
+        var mine = shard.Items(scenes.Count).ToList();
+        string Key(int k) => string.Create(CultureInfo.InvariantCulture, $"{k}:{scenes[k].Image}");
+        log?.Invoke($"{shard}: {mine.Count} of {scenes.Count} scenes" + (mine.Count(k => done.Contains(Key(k))) is > 0 and var n ? $", {n} already done (skipped)" : ""));
+        int finished = 0;
+        progress?.Report(new ProgressInfo("edit shard", 0, mine.Count));
+        try
+        {
+            foreach (int k in mine)
+            {
+                ct.ThrowIfCancellationRequested();
+                if (!done.Contains(Key(k)))
+                    done.Add(new JsonObject { ["key"] = Key(k), ["index"] = k, ["scores"] = MeasureScene(manifest, rows, scenes[k], pairs[k], beta, betaSites, ct) });
+                progress?.Report(new ProgressInfo("edit shard", ++finished, mine.Count));
+            }
+        }
+        finally { _pipeline.Audio?.ClearCache(); }
+        var items = mine.Select(k => new ItemResult(k, Key(k),
+            done.Entries[Key(k)]["scores"]!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>(), StringComparer.Ordinal))).ToList();
+        var result = new ShardResult
+        {
+            Protocol = ShardProtocol, Settings = settings, Shard = shard.Index, Shards = shard.Count, TotalItems = scenes.Count, Items = items,
+            FeatureSets = new Dictionary<string, FeatureStatistics>(),
+        };
+        result.Write(outDir);
+        return result;
+    }
+
+    private JsonObject MeasureScene(DatasetManifest manifest, List<ManifestRow> rows, ManifestRow scene, int[] sounds, double beta, IReadOnlyList<double>? betaSites,
+        CancellationToken ct)
+    {
+        var scores = new JsonObject();
+        using var source = _pipeline.Prepare(manifest.ImagePath(scene), ImageFit.Resize);
+        scores["source_class"] = Classify(source.Image) == classifier.Config.LabelIndex(scene.Label) ? 1.0 : 0.0;
+        var (vaeSsim, vaeEdge) = RoundTrip(source);
+        scores["vae_ssim"] = vaeSsim;
+        scores["vae_edge_f1"] = vaeEdge;
+        var chain = _pipeline.Invert(source, Options.Steps, null, ct);
+        using var sourceFeatures = new PnpSourceFeatures();
+        try
+        {
+            foreach (double f in Options.Fractions)
+            {
+                var audio = new List<EditResult>();
+                var text = new List<EditResult>();
+                foreach (int s in sounds)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    var req = Request(manifest, source, rows[s], f, beta, betaSites);
+                    using (var edited = _pipeline.Edit(source, chain, req, null, ct, sourceFeatures: sourceFeatures))
+                        audio.Add(Judge(scene, rows[s], f, edited, source.Image));
+                    if (Options.TextBaseline is not null) text.Add(TextBaseline(source, chain, req, scene, rows[s], f, sourceFeatures, ct));
+                }
+                string prefix = "f" + f.ToString("R", CultureInfo.InvariantCulture) + ".";
+                AddRates(scores, prefix, audio);
+                if (text.Count > 0) AddRates(scores, "text." + prefix, text);
+            }
+        }
+        finally
+        {
+            foreach (var t in chain) t.Dispose();
+        }
+        return scores;
+    }
+
+    private static void AddRates(JsonObject scores, string prefix, List<EditResult> r)
+    {
+        if (r.Count == 0) return;
+        double Rate(Func<EditResult, bool> p) => r.Average(x => p(x) ? 1.0 : 0.0);
+        scores[prefix + "switch"] = Rate(x => x.Switched);
+        scores[prefix + "still_source_class"] = Rate(x => x.Predicted == x.SceneLabel);
+        scores[prefix + "ssim"] = r.Average(x => x.Ssim);
+        scores[prefix + "ssim_kept"] = Rate(x => x.SsimKept);
+        scores[prefix + "edge_f1"] = r.Average(x => x.EdgeF1);
+        scores[prefix + "edge_kept"] = Rate(x => x.EdgeKept);
+        scores[prefix + "switch_ssim_kept"] = Rate(x => x.Switched && x.SsimKept);
+        scores[prefix + "success"] = Rate(x => x.Switched && x.SsimKept && x.EdgeKept);
     }
 
     private EditResult Judge(ManifestRow scene, ManifestRow sound, double fraction, Tensor edited, Tensor source)
