@@ -65,6 +65,56 @@ public class PaperEvalTests
 
     [Theory]
     [MemberData(nameof(Cases))]
+    public void ShardedRunMergesToTheUnshardedScores(string id)
+    {
+        var (f, _) = GoldenFixture.Resolve(id);
+        var tmp = Directory.CreateTempSubdirectory("paper-shards-").FullName;
+        try
+        {
+            string clip = ClipFolder(f, Path.Combine(tmp, "clip"));
+            string[] Args(string outDir, params string[] more) => ["eval", "--protocol", "paper", "--data", f.PathOf((string)f.Config["manifest"]!),
+                "--images", f.PathOf((string)f.Config["images"]!), "--refs", f.PathOf((string)f.Config["refs"]!),
+                "--clip-l14", clip, "--clip-b32", clip, "--wav2clip", f.PathOf((string)f.Config["wav2clip"]!),
+                "--inception", f.PathOf((string)f.Config["inception"]!), "--out", outDir, .. more];
+            var (code, stdout, err) = CliTests.Sonic(Args(Path.Combine(tmp, "whole")));
+            Assert.True(code == 0, err + stdout);
+            for (int i = 0; i < 3; i++)
+            {
+                (code, stdout, err) = CliTests.Sonic(Args(Path.Combine(tmp, "shards"), "--shard", $"{i}/3"));
+                Assert.True(code == 0, err + stdout);
+                Assert.Contains("of 4 images; when every shard is done", stdout);
+            }
+            (code, stdout, err) = CliTests.Sonic("eval", "merge", Path.Combine(tmp, "shards"));
+            Assert.True(code == 0, err + stdout);
+            Assert.Contains("paper: 4 items from 3 shard(s)", stdout);
+            var report = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp, "whole", "paper-report.json")))!;
+            var merged = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp, "shards", "merged.json")))!;
+            foreach (var score in new[] { "ais", "iis", "aic" })
+                Assert.Equal((double)report[score]!, (double)merged["scores"]![score]!["mean"]!, 9);
+            double fid = (double)report["fid"]!;
+            Assert.Equal(fid, (double)merged["fid"]!["fid"]!, 1e-9 * Math.Max(1, fid));
+            Assert.Equal(4, (long)merged["feature_counts"]!["inception_generated"]!);
+            // Per item: the shard's scores are the unsharded scores.jsonl line of the same image.
+            var items = File.ReadAllLines(Path.Combine(tmp, "whole", "scores.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
+            var done = Directory.GetFiles(Path.Combine(tmp, "shards"), "shard-*-of-3.items.jsonl").SelectMany(File.ReadAllLines)
+                .Select(l => JsonNode.Parse(l)!).Where(n => n["key"]!.GetValue<string>() != "settings").ToDictionary(n => (int)n["index"]!);
+            Assert.Equal(4, done.Count);
+            foreach (var item in items)
+            {
+                var mine = done[(int)item["index"]!]!;
+                Assert.Equal((string)item["image"]!, (string)mine["image"]!);
+                Assert.Equal((double)item["ais"]!, (double)mine["scores"]!["ais"]!, 9);
+                Assert.Equal((string)item["predicted"]!, (string)mine["predicted"]!);
+            }
+        }
+        finally
+        {
+            Directory.Delete(tmp, true);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
     public void AudioEmbeddingsUseTheStatisticsOfAllClips(string id)
     {
         var (f, c) = GoldenFixture.Resolve(id);

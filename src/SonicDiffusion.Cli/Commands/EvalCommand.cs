@@ -54,7 +54,7 @@ public static class EvalCommand
             {
                 case "paper":
                     CommonOptions.ApplyTorchThreads(pr.GetValue(threads));
-                    return EvalPaperCommand.Run(pr, pr.GetValue(data)!, pr.GetValue(output)!, pr.GetValue(split)!);
+                    return EvalPaperCommand.Run(pr, pr.GetValue(data)!, pr.GetValue(output)!, pr.GetValue(split)!, sharding.Resolve(pr));
                 case "mini": break;
                 case var other: throw new SonicException($"--protocol '{other}': expected mini or paper");
             }

@@ -53,7 +53,7 @@ public static class EvalPaperCommand
     }
 
     /// <summary>Runs <c>sonic eval --protocol paper</c>; writes scores.jsonl, paper-report.json and the FID statistics to <paramref name="outDir"/>.</summary>
-    public static int Run(ParseResult pr, string dataPath, string outDir, string split)
+    public static int Run(ParseResult pr, string dataPath, string outDir, string split, Sharding.ShardSpec shard)
     {
         string images = pr.GetValue(Images) ?? throw new SonicException("--protocol paper needs --images DIR");
         string refsPath = pr.GetValue(Refs) ?? throw new SonicException("--protocol paper needs --refs FILE (make one with: sonic eval refs)");
@@ -64,6 +64,20 @@ public static class EvalPaperCommand
         var models = LoadModels(pr, needInception: true, refsOnly: false);
         try
         {
+            if (shard.IsSharded)
+            {
+                var settings = new JsonObject
+                {
+                    ["data"] = Path.GetFullPath(dataPath), ["split"] = split, ["images"] = Path.GetFullPath(images), ["refs"] = Path.GetFullPath(refsPath),
+                    ["count"] = paired.Count, ["classes"] = new JsonArray(classes.Select(c => (JsonNode)c).ToArray()),
+                    ["wav2clip_input"] = models.Wav2ClipResample ? "16 kHz (resampled)" : "44.1 kHz, 442763 samples (official)",
+                    ["models"] = new JsonObject { ["clip_l14"] = models.ClipL14.Source, ["clip_b32"] = models.ClipB32?.Source, ["wav2clip"] = models.Wav2Clip?.Source, ["inception"] = models.Inception?.Source },
+                };
+                var part = ConsoleProgress.Run(p => new PaperShardEvaluator(models).Run(manifest, paired, rows, refs, classes, settings, shard, outDir, p,
+                    line => Console.Error.WriteLine("note: " + line), CliContext.Cancellation));
+                Console.WriteLine($"wrote {Path.Combine(outDir, Sharding.ShardResult.FileName(shard))}: {part.Items.Count} of {part.TotalItems} images; when every shard is done: sonic eval merge {outDir}");
+                return 0;
+            }
             var scores = ConsoleProgress.Run(p => new PaperEvaluator(models).Score(manifest, paired, rows, refs, classes, p, CliContext.Cancellation));
             Directory.CreateDirectory(outDir);
             File.WriteAllLines(Path.Combine(outDir, ScoresFile), scores.Items.Select(i => JsonSerializer.Serialize(i, ConfigJson.Options).ReplaceLineEndings("")));

@@ -55,6 +55,26 @@ public sealed class Wav2Clip : nn.Module
     public Tensor EmbedBatch(IReadOnlyList<Tensor> waveforms, IProgress<Core.ProgressInfo>? progress = null, string stage = "Wav2CLIP audio")
     {
         if (waveforms.Count == 0) throw new SonicException("Wav2CLIP: no clips to embed");
+        var (mean, std) = Standardization(waveforms);
+        var rows = new List<Tensor>();
+        try
+        {
+            for (int i = 0; i < waveforms.Count; i++)
+            {
+                rows.Add(EmbedStandardized(waveforms[i], mean, std));
+                progress?.Report(new Core.ProgressInfo(stage, i + 1, waveforms.Count));
+            }
+            return torch.cat(rows, 0);
+        }
+        finally
+        {
+            foreach (var r in rows) r.Dispose();
+        }
+    }
+
+    /// <summary>Mean and unbiased std of the log-spectrograms of all <paramref name="waveforms"/> (float64 sums), as one batch of the reference standardises them; the clips are read one at a time.</summary>
+    public (double Mean, double Std) Standardization(IEnumerable<Tensor> waveforms)
+    {
         using var oneDnnOff = CpuKernels.OneDnnOff();
         double sum = 0, sumSq = 0;
         long n = 0;
@@ -66,23 +86,18 @@ public sealed class Wav2Clip : nn.Module
             sumSq += x.square().sum().item<double>();
             n += x.numel();
         }
-        double mean = sum / n, std = Math.Sqrt(Math.Max(0, (sumSq - n * mean * mean) / (n - 1)));
-        var rows = new List<Tensor>();
-        try
-        {
-            for (int i = 0; i < waveforms.Count; i++)
-            {
-                using var scope = torch.NewDisposeScope();
-                var spec = audio_encoder.LogSpectrogram(waveforms[i].reshape(1, -1));
-                rows.Add(audio_transform.forward(audio_encoder.Forward(spec, mean, std)).MoveToOuterDisposeScope());
-                progress?.Report(new Core.ProgressInfo(stage, i + 1, waveforms.Count));
-            }
-            return torch.cat(rows, 0);
-        }
-        finally
-        {
-            foreach (var r in rows) r.Dispose();
-        }
+        if (n < 2) throw new SonicException("Wav2CLIP: no clips to standardise over");
+        double mean = sum / n;
+        return (mean, Math.Sqrt(Math.Max(0, (sumSq - n * mean * mean) / (n - 1))));
+    }
+
+    /// <summary>One clip's embedding [1, D] under a batch's standardisation (<see cref="Standardization"/>).</summary>
+    public Tensor EmbedStandardized(Tensor waveform, double mean, double std)
+    {
+        using var oneDnnOff = CpuKernels.OneDnnOff();
+        using var scope = torch.NewDisposeScope();
+        var spec = audio_encoder.LogSpectrogram(waveform.reshape(1, -1));
+        return audio_transform.forward(audio_encoder.Forward(spec, mean, std)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The official evaluation's clip: zero-padded or cut to <see cref="PaperSamples"/>.</summary>
