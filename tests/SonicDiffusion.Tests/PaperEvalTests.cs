@@ -115,6 +115,52 @@ public class PaperEvalTests
 
     [Theory]
     [MemberData(nameof(Cases))]
+    public void EmbeddingsAreCachedPerFileAndModel(string id)
+    {
+        var (f, _) = GoldenFixture.Resolve(id);
+        var tmp = Directory.CreateTempSubdirectory("paper-cache-").FullName;
+        try
+        {
+            string clip = ClipFolder(f, Path.Combine(tmp, "clip"));
+            string images = Path.Combine(tmp, "images");
+            Directory.CreateDirectory(images);
+            foreach (var file in Directory.GetFiles(f.PathOf((string)f.Config["images"]!))) File.Copy(file, Path.Combine(images, Path.GetFileName(file)));
+            string cache = Path.Combine(tmp, "cache");
+            string[] Args(string outDir, params string[] more) => ["eval", "--protocol", "paper", "--data", f.PathOf((string)f.Config["manifest"]!),
+                "--images", images, "--refs", f.PathOf((string)f.Config["refs"]!), "--clip-l14", clip, "--clip-b32", clip,
+                "--wav2clip", f.PathOf((string)f.Config["wav2clip"]!), "--inception", f.PathOf((string)f.Config["inception"]!), "--out", outDir, .. more];
+            string Report(string dir) => File.ReadAllText(Path.Combine(tmp, dir, "scores.jsonl"));
+
+            var (code, stdout, err) = CliTests.Sonic(Args(Path.Combine(tmp, "a"), "--embedding-cache", cache));
+            Assert.True(code == 0, err + stdout);
+            // 4 pairs, 24 look-ups: 4 sounds (Wav2CLIP), 4 generated (ViT-B/32), 4 generated + 4 dataset (ViT-L/14), 8 Inception
+            // features. The fixture's "two" CLIPs are one folder, hence one model key: ViT-L/14 finds the generated images
+            // ViT-B/32 has just embedded.
+            Assert.Contains("embedding cache: 4 reused, 20 computed", stdout);
+            (code, stdout, err) = CliTests.Sonic(Args(Path.Combine(tmp, "b"), "--embedding-cache", cache));
+            Assert.True(code == 0, err + stdout);
+            Assert.Contains("embedding cache: 24 reused, 0 computed", stdout);
+            Assert.Equal(Report("a"), Report("b").Replace(Path.Combine(tmp, "b"), Path.Combine(tmp, "a")));
+            (code, stdout, err) = CliTests.Sonic(Args(Path.Combine(tmp, "c"), "--no-embedding-cache"));
+            Assert.True(code == 0, err + stdout);
+            Assert.DoesNotContain("embedding cache", stdout);
+            Assert.Equal(Report("a"), Report("c"));
+
+            // A changed image is a new file to the cache: its CLIP embedding and its Inception features are computed again.
+            string first = Directory.GetFiles(images).Order(StringComparer.Ordinal).First();
+            File.SetLastWriteTimeUtc(first, File.GetLastWriteTimeUtc(first).AddMinutes(1));
+            (code, stdout, err) = CliTests.Sonic(Args(Path.Combine(tmp, "d"), "--embedding-cache", cache));
+            Assert.True(code == 0, err + stdout);
+            Assert.Contains("embedding cache: 22 reused, 2 computed", stdout);
+        }
+        finally
+        {
+            Directory.Delete(tmp, true);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
     public void AudioEmbeddingsUseTheStatisticsOfAllClips(string id)
     {
         var (f, c) = GoldenFixture.Resolve(id);

@@ -27,14 +27,24 @@ public static class EvalPaperCommand
     private static readonly Option<string?> Wav2ClipPath = new("--wav2clip") { Description = "Wav2CLIP checkpoint Wav2CLIP.pt (AIS)" };
     private static readonly Option<string?> Inception = new("--inception") { Description = "pytorch-fid weights pt_inception-2015-12-05-6726825d.pth (FID)" };
     private static readonly Option<bool> Resample = new("--wav2clip-resample") { Description = "Feed Wav2CLIP 16 kHz audio (corrected); default: the official 44.1 kHz input, unresampled" };
+    private static readonly Option<string?> EmbeddingCacheDir = new("--embedding-cache") { Description = "--protocol paper / refs: folder of per-file embeddings kept between runs (default: cache/embeddings next to the manifest)" };
+    private static readonly Option<bool> NoEmbeddingCache = new("--no-embedding-cache") { Description = "--protocol paper / refs: compute every embedding, keep none" };
 
     /// <summary>Adds the paper protocol's options to <c>sonic eval</c>.</summary>
     public static void AddOptions(Command eval)
     {
-        foreach (var o in new Option[] { Images, Refs, ClipL, ClipB, Wav2ClipPath, Inception, Resample }) eval.Options.Add(o);
+        foreach (var o in new Option[] { Images, Refs, ClipL, ClipB, Wav2ClipPath, Inception, Resample, EmbeddingCacheDir, NoEmbeddingCache }) eval.Options.Add(o);
     }
 
-    private static PaperModels LoadModels(ParseResult pr, bool needInception, bool refsOnly)
+    private static EmbeddingCache? CacheFor(ParseResult pr, DatasetManifest manifest) =>
+        pr.GetValue(NoEmbeddingCache) ? null : new EmbeddingCache(pr.GetValue(EmbeddingCacheDir) ?? Path.Combine(manifest.BaseDirectory, "cache", "embeddings"));
+
+    private static void ReportCache(EmbeddingCache? cache)
+    {
+        if (cache is not null) Console.WriteLine($"embedding cache: {cache.Hits} reused, {cache.Misses} computed ({cache.Directory})");
+    }
+
+    private static PaperModels LoadModels(ParseResult pr, bool needInception, bool refsOnly, EmbeddingCache? cache)
     {
         string clipL = pr.GetValue(ClipL) ?? throw new SonicException("--clip-l14 is required (CLIP ViT-L/14: IIS and AIC)");
         string? clipB = pr.GetValue(ClipB), w2c = pr.GetValue(Wav2ClipPath), inc = pr.GetValue(Inception);
@@ -42,7 +52,7 @@ public static class EvalPaperCommand
         if (refsOnly && w2c == null) throw new SonicException("--wav2clip is required (the reference audio set is Wav2CLIP embeddings)");
         if (needInception && inc == null) Console.Error.WriteLine("note: no --inception: FID is skipped");
         return new PaperModels(ClipModel.Load(clipL), clipB != null ? ClipModel.Load(clipB) : null, w2c != null ? Wav2Clip.Load(w2c) : null,
-            needInception && inc != null ? FidInceptionV3.Load(inc) : null, pr.GetValue(Resample));
+            needInception && inc != null ? FidInceptionV3.Load(inc) : null, pr.GetValue(Resample)) { Cache = cache };
     }
 
     private static List<ManifestRow> SelectRows(DatasetManifest manifest, string split)
@@ -61,7 +71,7 @@ public static class EvalPaperCommand
         var (paired, rows) = PaperEvaluator.Pair(images, manifest, SelectRows(manifest, split));
         var classes = ClipZeroShot.ClassSet(manifest.Rows.Select(r => r.Label));
         using var refs = PaperReferenceSet.Load(refsPath);
-        var models = LoadModels(pr, needInception: true, refsOnly: false);
+        var models = LoadModels(pr, needInception: true, refsOnly: false, CacheFor(pr, manifest));
         try
         {
             if (shard.IsSharded)
@@ -75,6 +85,7 @@ public static class EvalPaperCommand
                 };
                 var part = ConsoleProgress.Run(p => new PaperShardEvaluator(models).Run(manifest, paired, rows, refs, classes, settings, shard, outDir, p,
                     line => Console.Error.WriteLine("note: " + line), CliContext.Cancellation));
+                ReportCache(models.Cache);
                 Console.WriteLine($"wrote {Path.Combine(outDir, Sharding.ShardResult.FileName(shard))}: {part.Items.Count} of {part.TotalItems} images; when every shard is done: sonic eval merge {outDir}");
                 return 0;
             }
@@ -94,6 +105,7 @@ public static class EvalPaperCommand
             File.WriteAllText(Path.Combine(outDir, ReportFile), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             string F(double? v) => v is { } x ? x.ToString("0.0000", CultureInfo.InvariantCulture) : "—";
             Console.WriteLine($"AIS {F(scores.Ais)} · IIS {F(scores.Iis)} · AIC {F(scores.Aic)} · FID {F(scores.Fid)} · n = {scores.Items.Count}");
+            ReportCache(models.Cache);
             Console.WriteLine($"wrote {Path.Combine(outDir, ReportFile)} and {Path.Combine(outDir, ScoresFile)}");
             return 0;
         }
@@ -116,7 +128,7 @@ public static class EvalPaperCommand
         var output = new Option<string>("--out") { Description = "Reference-set file (.safetensors)", Required = true };
         var cmd = new Command("refs", "Build the paper protocol's reference sets (Wav2CLIP audio embeddings, CLIP ViT-L/14 image embeddings of seeded random rows)")
         {
-            data, count, seed, split, output, ClipL, Wav2ClipPath, Resample,
+            data, count, seed, split, output, ClipL, Wav2ClipPath, Resample, EmbeddingCacheDir, NoEmbeddingCache,
         };
         cmd.SetAction(pr =>
         {
@@ -125,7 +137,7 @@ public static class EvalPaperCommand
             int n = pr.GetValue(count), s = pr.GetValue(seed);
             var audioRows = PaperReferenceSet.Choose(rows.Count, n, s).Select(i => rows[i]).ToList();
             var imageRows = PaperReferenceSet.Choose(rows.Count, n, s + 1).Select(i => rows[i]).ToList();
-            var models = LoadModels(pr, needInception: false, refsOnly: true);
+            var models = LoadModels(pr, needInception: false, refsOnly: true, CacheFor(pr, manifest));
             try
             {
                 var evaluator = new PaperEvaluator(models);
@@ -133,7 +145,7 @@ public static class EvalPaperCommand
                 {
                     using var inference = TorchSharp.torch.inference_mode();
                     var a = evaluator.EmbedAudio(audioRows.Select(manifest.AudioPath).ToList(), p, CliContext.Cancellation);
-                    var i = PaperEvaluator.EmbedImages(models.ClipL14, imageRows.Select(manifest.ImagePath).ToList(), "ViT-L/14 images", p, CliContext.Cancellation);
+                    var i = PaperEvaluator.EmbedImages(models.ClipL14, imageRows.Select(manifest.ImagePath).ToList(), "ViT-L/14 images", p, CliContext.Cancellation, models.Cache);
                     return (a, i);
                 });
                 var meta = new Dictionary<string, string>
@@ -148,6 +160,7 @@ public static class EvalPaperCommand
                 string outPath = pr.GetValue(output)!;
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
                 set.Save(outPath);
+                ReportCache(models.Cache);
                 Console.WriteLine($"wrote {outPath}: {audio.shape[0]} audio × {audio.shape[1]}, {images.shape[0]} images × {images.shape[1]} (seed {s})");
                 return 0;
             }

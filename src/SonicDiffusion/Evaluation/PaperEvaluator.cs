@@ -1,3 +1,4 @@
+using System.Globalization;
 using SonicDiffusion.Audio;
 using SonicDiffusion.Core;
 using SonicDiffusion.Data;
@@ -10,7 +11,11 @@ using static TorchSharp.torch;
 namespace SonicDiffusion.Evaluation;
 
 /// <summary>The models of the paper protocol; Wav2CLIP and ViT-B/32 only for AIS, Inception only for FID.</summary>
-public sealed record PaperModels(ClipModel ClipL14, ClipModel? ClipB32, Wav2Clip? Wav2Clip, FidInceptionV3? Inception, bool Wav2ClipResample = false);
+public sealed record PaperModels(ClipModel ClipL14, ClipModel? ClipB32, Wav2Clip? Wav2Clip, FidInceptionV3? Inception, bool Wav2ClipResample = false)
+{
+    /// <summary>Where per-file embeddings are kept between runs; null = none.</summary>
+    public EmbeddingCache? Cache { get; init; }
+}
 
 /// <summary>What <see cref="PaperEvaluator.Score"/> returns: per-image scores, means, and the FID statistics of both sets.</summary>
 public sealed record PaperScores(IReadOnlyList<PaperItemScore> Items, double? Ais, double Iis, double Aic, double? Fid,
@@ -71,8 +76,22 @@ public sealed class PaperEvaluator
                 waves.Add(LoadAudio(paths[i]));
                 progress?.Report(new ProgressInfo("reading audio", i + 1, paths.Count));
             }
-            using var embeddings = model.EmbedBatch(waves, progress);
-            return ClipZeroShot.Normalize(embeddings);
+            var (mean, std) = model.Standardization(waves);
+            var rows = new List<Tensor>();
+            try
+            {
+                for (int i = 0; i < waves.Count; i++)
+                {
+                    rows.Add(EmbedClip(paths[i], waves[i], mean, std));
+                    progress?.Report(new ProgressInfo("Wav2CLIP audio", i + 1, paths.Count));
+                }
+                using var embeddings = torch.cat(rows, 0);
+                return ClipZeroShot.Normalize(embeddings);
+            }
+            finally
+            {
+                foreach (var r in rows) r.Dispose();
+            }
         }
         finally
         {
@@ -80,8 +99,18 @@ public sealed class PaperEvaluator
         }
     }
 
-    /// <summary>L2-normalised CLIP image embeddings [N, D] (CLIP preprocessing at the model's input size).</summary>
-    public static Tensor EmbedImages(ClipModel model, IReadOnlyList<string> paths, string stage, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default)
+    /// <summary>One clip's Wav2CLIP embedding [1, D] (not normalised) under a batch standardisation, through the embedding cache when there is one.</summary>
+    public Tensor EmbedClip(string path, Tensor wave, double mean, double std)
+    {
+        var model = _models.Wav2Clip ?? throw new SonicException("AIS needs --wav2clip");
+        if (_models.Cache is not { } cache) return model.EmbedStandardized(wave, mean, std);
+        string variant = string.Create(CultureInfo.InvariantCulture, $"wav2clip:{(_models.Wav2ClipResample ? "16k" : "44.1k-official")}:{mean:R}:{std:R}");
+        return cache.GetOrCompute(model.Source, variant, path, () => model.EmbedStandardized(wave, mean, std));
+    }
+
+    /// <summary>L2-normalised CLIP image embeddings [N, D] (CLIP preprocessing at the model's input size), through <paramref name="cache"/> when given.</summary>
+    public static Tensor EmbedImages(ClipModel model, IReadOnlyList<string> paths, string stage, IProgress<ProgressInfo>? progress = null, CancellationToken ct = default,
+        EmbeddingCache? cache = null)
     {
         var rows = new List<Tensor>();
         try
@@ -90,8 +119,10 @@ public sealed class PaperEvaluator
             {
                 ct.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
-                var pixels = ClipImagePreprocess.FromFile(paths[i], model.ImageSize).unsqueeze(0);
-                rows.Add(ClipZeroShot.Normalize(model.EncodeImage(pixels)).MoveToOuterDisposeScope());
+                string path = paths[i];
+                Tensor Compute() => ClipZeroShot.Normalize(model.EncodeImage(ClipImagePreprocess.FromFile(path, model.ImageSize).unsqueeze(0)));
+                var embedding = cache is null ? Compute() : cache.GetOrCompute(model.Source, $"clip-image:{model.ImageSize}", path, Compute);
+                rows.Add(embedding.MoveToOuterDisposeScope());
                 progress?.Report(new ProgressInfo(stage, i + 1, paths.Count));
             }
             return torch.cat(rows, 0);
@@ -111,10 +142,18 @@ public sealed class PaperEvaluator
         {
             ct.ThrowIfCancellationRequested();
             using var scope = torch.NewDisposeScope();
-            moments.Add(model.Features(ImageTensor.Load(paths[i])));
+            moments.Add(InceptionFeatures(paths[i]));
             progress?.Report(new ProgressInfo(stage, i + 1, paths.Count));
         }
         return moments;
+    }
+
+    /// <summary>pytorch-fid pool3 features [1, 2048] of one image file, through the embedding cache when there is one.</summary>
+    public Tensor InceptionFeatures(string path)
+    {
+        var model = _models.Inception ?? throw new SonicException("FID needs --inception");
+        Tensor Compute() => model.Features(ImageTensor.Load(path));
+        return _models.Cache is { } cache ? cache.GetOrCompute(model.Source, "inception-pool3", path, Compute) : Compute();
     }
 
     /// <summary>Scores generated images against their rows (already paired, see <see cref="Pair"/>).</summary>
@@ -128,11 +167,11 @@ public sealed class PaperEvaluator
         if (_models.Wav2Clip != null && _models.ClipB32 != null)
         {
             var audio = EmbedAudio(rows.Select(manifest.AudioPath).ToList(), progress, ct);
-            var imgB = EmbedImages(_models.ClipB32, images, "ViT-B/32 images", progress, ct);
+            var imgB = EmbedImages(_models.ClipB32, images, "ViT-B/32 images", progress, ct, _models.Cache);
             ais = PaperRanking.Scores(imgB, audio, refs.Audio);
         }
-        var genL = EmbedImages(_models.ClipL14, images, "ViT-L/14 generated", progress, ct);
-        var dataL = EmbedImages(_models.ClipL14, datasetImages, "ViT-L/14 dataset", progress, ct);
+        var genL = EmbedImages(_models.ClipL14, images, "ViT-L/14 generated", progress, ct, _models.Cache);
+        var dataL = EmbedImages(_models.ClipL14, datasetImages, "ViT-L/14 dataset", progress, ct, _models.Cache);
         var iis = PaperRanking.Scores(genL, dataL, refs.Images);
         var labels = ClipZeroShot.LabelEmbeddings(_models.ClipL14, ClipTokenizer.Default, classes);
         var predicted = ClipZeroShot.Predict(genL, labels);

@@ -103,19 +103,20 @@ public sealed class PaperShardEvaluator(PaperModels models)
         string dataset = manifest.ImagePath(row);
         if (standardization is { } s)
         {
-            var audio = ClipZeroShot.Normalize(models.Wav2Clip!.EmbedStandardized(evaluator.LoadAudio(manifest.AudioPath(row)), s.Mean, s.Std));
-            var imageB = PaperEvaluator.EmbedImages(models.ClipB32!, [image], "ViT-B/32 image");
+            string audioPath = manifest.AudioPath(row);
+            var audio = ClipZeroShot.Normalize(evaluator.EmbedClip(audioPath, evaluator.LoadAudio(audioPath), s.Mean, s.Std));
+            var imageB = PaperEvaluator.EmbedImages(models.ClipB32!, [image], "ViT-B/32 image", cache: models.Cache);
             scores["ais"] = PaperRanking.Scores(imageB, audio, refs.Audio)[0];
         }
-        var generated = PaperEvaluator.EmbedImages(models.ClipL14, [image], "ViT-L/14 generated");
-        var paired = PaperEvaluator.EmbedImages(models.ClipL14, [dataset], "ViT-L/14 dataset");
+        var generated = PaperEvaluator.EmbedImages(models.ClipL14, [image], "ViT-L/14 generated", cache: models.Cache);
+        var paired = PaperEvaluator.EmbedImages(models.ClipL14, [dataset], "ViT-L/14 dataset", cache: models.Cache);
         scores["iis"] = PaperRanking.Scores(generated, paired, refs.Images)[0];
         string predicted = classes[(int)ClipZeroShot.Predict(generated, labels)[0]];
         scores["aic"] = predicted == row.Label ? 1.0 : 0.0;
-        if (models.Inception is { } inception)
+        if (models.Inception is not null)
         {
-            features["inception_generated"] = Vector(inception.Features(ImageTensor.Load(image)));
-            features["inception_dataset"] = Vector(inception.Features(ImageTensor.Load(dataset)));
+            features["inception_generated"] = Vector(evaluator.InceptionFeatures(image));
+            features["inception_dataset"] = Vector(evaluator.InceptionFeatures(dataset));
         }
         return new JsonObject
         {
