@@ -10,11 +10,10 @@ public static class CommonOptions
 {
     public static Option<string> Device() => new("--device") { Description = "Compute device: cpu or cuda[:N]", DefaultValueFactory = _ => "cpu" };
 
-    /// <param name="defaultValue">auto, except where the command's bfloat16 path is not ready (text-to-image: float32).</param>
-    public static Option<string> Dtype(string defaultValue = "auto") => new("--dtype")
+    public static Option<string> Dtype() => new("--dtype")
     {
-        Description = $"Compute dtype: auto (bfloat16 on CPUs with AVX512_BF16/AMX, else float32), float32 or bfloat16 (default {defaultValue})",
-        DefaultValueFactory = _ => defaultValue,
+        Description = "Compute dtype: auto (bfloat16 on CPUs with AVX512_BF16/AMX, else float32), float32 or bfloat16 (default auto)",
+        DefaultValueFactory = _ => "auto",
     };
 
     public static Option<int?> TorchThreads() => new("--threads")

@@ -1,4 +1,6 @@
 using SonicDiffusion.Cli;
+using SonicDiffusion.Core;
+using TorchSharp;
 using SonicDiffusion.Imaging;
 using SonicDiffusion.Tests.Infrastructure;
 
@@ -87,6 +89,32 @@ public class CliTests
         Assert.Equal("a cat", meta["prompt"]);
         Assert.Equal("ddim", meta["scheduler"]);
         Assert.Equal("5", meta["seed"]);
+    }
+
+    /// <summary>
+    /// txt2img takes --dtype auto like generate and edit: on a CPU with bf16 dot products its bfloat16 path runs (the text
+    /// tokens follow the UNet's dtype) and stays within bf16 precision of float32; elsewhere auto is float32 itself.
+    /// </summary>
+    [Fact]
+    public void TextToImageRunsInTheAutoDtype()
+    {
+        using var tmp = new TempDir();
+        var model = TinyStableDiffusion.WriteFolder(tmp.File("m"));
+        string[] Args(string png, string dtype) => ["txt2img", "--model", model, "--prompt", "a cat", "--steps", "3", "--size", "64", "--seed", "5",
+            "--scheduler", "ddim", "--out", png, "--dtype", dtype];
+        var (code, output, err) = Sonic(Args(tmp.File("fp32.png"), "float32"));
+        Assert.True(code == 0, err + output);
+        (code, output, err) = Sonic(Args(tmp.File("auto.png"), "auto"));
+        Assert.True(code == 0, err + output);
+        using var fp32 = ImageTensor.Load(tmp.File("fp32.png"));
+        using var auto = ImageTensor.Load(tmp.File("auto.png"));
+        double diff = (fp32 - auto).abs().mean().item<float>();
+        if (TorchRuntime.AutoComputeDtype(torch.CPU) == torch.ScalarType.BFloat16)
+        {
+            Assert.InRange(diff, 1e-6, 0.03);      // bfloat16 ran (not a copy of float32) and is close to it
+            Assert.Equal("bfloat16", PngText.Read(tmp.File("auto.png"))["dtype"]);
+        }
+        else Assert.Equal(0.0, diff);
     }
 
     [Theory]

@@ -19,7 +19,7 @@ public static class TextToImageCommand
         var size = CommonOptions.Size("512x512");
         var output = new Option<string>("--out") { Description = "Output PNG", DefaultValueFactory = _ => "out.png" };
         var device = CommonOptions.Device();
-        var dtype = CommonOptions.Dtype("float32");   // its bfloat16 path fails (float32 text embeddings into bfloat16 linears)
+        var dtype = CommonOptions.Dtype();
         var threads = CommonOptions.TorchThreads();
         var cmd = new Command("txt2img", "Generate an image from a text prompt with a Stable Diffusion v1 model")
         {
@@ -49,7 +49,8 @@ public static class TextToImageCommand
             sw.Restart();
             using var image = ConsoleProgress.Run(p => pipeline.Generate(req, p, CliContext.Cancellation));
             var outPath = pr.GetValue(output)!;
-            var meta = req.ToMetadata().Append(new("model", modelPath)).Append(new("software", "SonicDiffusion.NET txt2img"));
+            var meta = req.ToMetadata().Append(new("model", modelPath)).Append(new("dtype", TorchRuntime.DtypeName(components.Dtype)))
+                .Append(new("software", "SonicDiffusion.NET txt2img"));
             ImageTensor.SavePng(image, outPath, meta);
             Console.WriteLine($"wrote {outPath} ({req.Width}x{req.Height}, {sw.Elapsed.TotalSeconds:0.0} s)");
             return 0;

@@ -35,6 +35,13 @@ public static class TorchRuntime
             throw new SonicException($"{what} bfloat16: oneDNN is capped at {CpuKernels.OneDnnIsaVariable}={isa}, which has no bf16 kernels, so bfloat16 convolutions would run about 80× slower than float32; use float32, or unset {CpuKernels.OneDnnIsaVariable} (wrong oneDNN shapes run through ATen by their verdict either way)");
     }
 
+    /// <summary>The name a compute dtype goes by on the command line and in PNG metadata: float32, bfloat16, float16, float64.</summary>
+    public static string DtypeName(torch.ScalarType dtype) => dtype switch
+    {
+        torch.ScalarType.Float32 => "float32", torch.ScalarType.BFloat16 => "bfloat16", torch.ScalarType.Float16 => "float16", torch.ScalarType.Float64 => "float64",
+        _ => dtype.ToString().ToLowerInvariant(),
+    };
+
     /// <summary>
     /// What <c>--dtype auto</c> (the CLI's default) computes in: bfloat16 on a CPU with bf16 dot products
     /// (AVX512_BF16/AMX) while oneDNN is on and not capped below its bf16 kernels — shapes whose bf16 oneDNN kernels are

@@ -174,6 +174,7 @@ public sealed class AudioToImagePipeline(SonicDiffusionModel model)
         yield return new("model", Model.Source);
         foreach (var (part, file) in Model.Origins) yield return new($"model_{part}", file);
         yield return new("adapter_sites", string.Join(",", Model.Adapters.Sites.Select(s => s.Path)));
+        yield return new("dtype", TorchRuntime.DtypeName(Model.Sd.Dtype));
     }
 
     /// <summary>Frees the embedding cache.</summary>

@@ -312,5 +312,6 @@ public sealed class ImageEditPipeline
         var (conv, attn) = PnpInjection.Sites(Sd.Unet, req.FeatureSites);
         yield return new("pnp_conv_sites", string.Join(",", conv.Select(c => c.Name)));
         yield return new("pnp_attn_sites", string.Join(",", attn.Select(a => a.Name)));
+        yield return new("dtype", TorchRuntime.DtypeName(Sd.Dtype));
     }
 }

@@ -43,7 +43,7 @@ public sealed class TextToImagePipeline(StableDiffusionComponents model)
         using var scope = torch.NewDisposeScope();
         var scheduler = SchedulerFactory.Create(req.Scheduler, Model.Scheduler);
         bool guided = req.Guidance != 1.0;
-        var text = guided ? EncodePrompts(req.NegativePrompt, req.Prompt) : EncodePrompts(req.Prompt);
+        var text = (guided ? EncodePrompts(req.NegativePrompt, req.Prompt) : EncodePrompts(req.Prompt)).to_type(Model.Dtype);
         using var workers = BranchWorkers.ForSampling(BranchThreads, (int)text.shape[0], Model.LatentTokens(req.Width, req.Height), Model.Device.type == DeviceType.CPU);
         using var denoiser = new GuidedDenoiser(Model.Unet, text, null, guided ? new[] { req.Guidance } : Array.Empty<double>(), workers: workers);
         var x = InitialNoise(req.Seed, req.Width, req.Height);
