@@ -35,6 +35,36 @@ public class KernelVerdictTests(ITestOutputHelper log)
         }
     }
 
+    /// <summary>
+    /// The first run of a model on a machine checks its convolution shapes: the CLI shows that as a progress line and
+    /// then says how many shapes it checked, how long that took and where the verdicts are kept; the next run, which
+    /// finds them, says nothing. (A child process with its own verdict folder, as a new user's first run.)
+    /// </summary>
+    [Fact]
+    public void TheFirstUseOfShapesShowsTheCheckAndWhatItCost()
+    {
+        using var tmp = new TempDir();
+        string bundle = TinySonicBundle.WriteBundle(tmp.File("bundle"));
+        string tone = TinySonicBundle.WriteTone(tmp.File("tone.wav"), 440);
+        var env = new Dictionary<string, string> { ["SONIC_CACHE"] = tmp.File("cache") };
+        string[] Args(string png) => ["generate", "--model", bundle, "--audio", tone, "--steps", "2", "--size", "64x64", "--dtype", "float32", "--out", png];
+        var (code, output, err) = ScaleOutRecipes.SonicProcess(env, Args(tmp.File("a.png")));
+        Assert.True(code == 0, err + output);
+        log.WriteLine(err);
+        bool oneDnnOn = CpuKernels.OneDnn == true && Environment.GetEnvironmentVariable(CpuKernels.OneDnnVariable) is null;
+        if (oneDnnOn)
+        {
+            Assert.Contains("[checking kernels against float64 (first use of these shapes here)]", output);
+            var note = Assert.Single(err.Split('\n'), l => l.StartsWith("note: checked ", StringComparison.Ordinal));
+            Assert.Matches(@"^note: checked \d+ convolution shapes against float64 \(\d+\.\d s, once per shape on this machine; verdicts kept in .*kernel-verdicts/[0-9a-f]{16}\.json\)$", note.Trim());
+            Assert.StartsWith(tmp.File("cache"), note[(note.IndexOf("kept in ", StringComparison.Ordinal) + 8)..]);
+        }
+        (code, output, err) = ScaleOutRecipes.SonicProcess(env, Args(tmp.File("b.png")));
+        Assert.True(code == 0, err + output);
+        Assert.DoesNotContain("note: checked ", err);
+        Assert.DoesNotContain("[checking kernels", output);
+    }
+
     /// <summary>The CLAP CNN14 of issue 21 (ConvBlock widths 6 … 128 on a [3, 1, 138, 64] log-mel): on an AMD EPYC (Zen 5)
     /// oneDNN got it wrong from its second block on (capped at AVX2 and uncapped), so without the verdicts this fails there.</summary>
     [Fact]

@@ -39,10 +39,14 @@ public static class ScaleOutRecipes
     }
 
     /// <summary>This build's CLI in a child process; exit code, stdout and stderr.</summary>
-    public static (int Code, string Out, string Err) SonicProcess(params string[] args)
+    public static (int Code, string Out, string Err) SonicProcess(params string[] args) => SonicProcess(new Dictionary<string, string>(), args);
+
+    /// <summary>As <see cref="SonicProcess(string[])"/>, with extra environment variables.</summary>
+    public static (int Code, string Out, string Err) SonicProcess(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         string dotnet = Environment.ProcessPath is { } pp && Path.GetFileNameWithoutExtension(pp) == "dotnet" ? pp : "dotnet";
         var psi = new System.Diagnostics.ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (k, v) in environment) psi.Environment[k] = v;
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "sonic.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = System.Diagnostics.Process.Start(psi)!;
