@@ -43,7 +43,7 @@ public class PaperEvalTests
             var (code, stdout, err) = CliTests.Sonic("eval", "--protocol", "paper", "--data", f.PathOf((string)f.Config["manifest"]!),
                 "--images", f.PathOf((string)f.Config["images"]!), "--refs", f.PathOf((string)f.Config["refs"]!),
                 "--clip-l14", clip, "--clip-b32", clip, "--wav2clip", f.PathOf((string)f.Config["wav2clip"]!),
-                "--inception", f.PathOf((string)f.Config["inception"]!), "--out", outDir);
+                "--inception", f.PathOf((string)f.Config["inception"]!), "--out", outDir, "--embedding-cache", Path.Combine(tmp, "cache"));
             Assert.True(code == 0, err + stdout);
             var items = File.ReadAllLines(Path.Combine(outDir, "scores.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
             var classes = ((JsonArray)f.Config["classes"]!).Select(x => (string)x!).ToList();
@@ -75,7 +75,7 @@ public class PaperEvalTests
             string[] Args(string outDir, params string[] more) => ["eval", "--protocol", "paper", "--data", f.PathOf((string)f.Config["manifest"]!),
                 "--images", f.PathOf((string)f.Config["images"]!), "--refs", f.PathOf((string)f.Config["refs"]!),
                 "--clip-l14", clip, "--clip-b32", clip, "--wav2clip", f.PathOf((string)f.Config["wav2clip"]!),
-                "--inception", f.PathOf((string)f.Config["inception"]!), "--out", outDir, .. more];
+                "--inception", f.PathOf((string)f.Config["inception"]!), "--out", outDir, "--embedding-cache", Path.Combine(tmp, "cache"), .. more];
             var (code, stdout, err) = CliTests.Sonic(Args(Path.Combine(tmp, "whole")));
             Assert.True(code == 0, err + stdout);
             for (int i = 0; i < 3; i++)
@@ -182,7 +182,7 @@ public class PaperEvalTests
         {
             string clip = ClipFolder(f, Path.Combine(tmp, "clip"));
             string[] Args(string o, string seed) => ["eval", "refs", "--data", f.PathOf((string)f.Config["manifest"]!), "--split", "test", "--count", "3", "--seed", seed,
-                "--clip-l14", clip, "--wav2clip", f.PathOf((string)f.Config["wav2clip"]!), "--out", Path.Combine(tmp, o)];
+                "--clip-l14", clip, "--wav2clip", f.PathOf((string)f.Config["wav2clip"]!), "--out", Path.Combine(tmp, o), "--no-embedding-cache"];
             foreach (var (o, s) in new[] { ("a.safetensors", "5"), ("b.safetensors", "5"), ("c.safetensors", "6") })
             {
                 var (code, stdout, err) = CliTests.Sonic(Args(o, s));
