@@ -30,6 +30,8 @@ BASE_EMA="${BASE_EMA:-0.995}"
 CLAP_STEPS="${CLAP_STEPS:-1500}"
 CLAP_BATCH="${CLAP_BATCH:-64}"
 CLAP_LR="${CLAP_LR:-1e-3}"
+# CLAP_INIT: an audio_encoder/ folder to fine-tune from (e.g. $TEACHER/audio_encoder) instead of training from scratch.
+CLAP_INIT="${CLAP_INIT:-}"
 STAGE1_STEPS="${STAGE1_STEPS:-600}"
 STAGE1_BATCH="${STAGE1_BATCH:-32}"
 STAGE1_LR="${STAGE1_LR:-3e-4}"
@@ -98,7 +100,7 @@ clap_stage() {
     [[ -f "$STAGES/audio_encoder/config.json" ]] && { say "clap: $STAGES/audio_encoder kept, skipped"; return 0; }
     say "clap: $CLAP_STEPS steps, batch $CLAP_BATCH, augmented crops, text encoder $TEACHER/text_encoder"
     # shellcheck disable=SC2086
-    run "$MINI_ROOT/clap.log" train clap --data "$MANIFEST" --text-encoder "$TEACHER" --augment --out "$MINI_ROOT/clap" --resume \
+    run "$MINI_ROOT/clap.log" train clap --data "$MANIFEST" --text-encoder "$TEACHER" --augment --out "$MINI_ROOT/clap" --resume ${CLAP_INIT:+--init "$CLAP_INIT"} \
         --seed "$SEED" --steps "$CLAP_STEPS" --batch "$CLAP_BATCH" --lr "$CLAP_LR" --threads "$TRAIN_THREADS" \
         --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
     keep audio_encoder "$MINI_ROOT/clap/audio_encoder"
@@ -107,8 +109,21 @@ parallel base_stage clap_stage
 BASE="$STAGES/base"
 CLAP="$STAGES/audio_encoder"
 
-# 4. Stage 1: the audio projector.
+# 4. Stage 1: the audio projector. Its CLAP-embedding cache (every training clip through the new encoder) is built
+# first by CACHE_SHARDS one-thread processes side by side (`sonic data cache --shard I/N`); stage 1 assembles it.
+CACHE_SHARDS="${CACHE_SHARDS:-2}"
 if [[ -f "$STAGES/audio_projector/config.json" ]]; then say "stage1: kept, skipped"; else
+    if (( CACHE_SHARDS > 1 )); then
+        say "stage1 cache: $CACHE_SHARDS shards of the CLAP embeddings side by side"
+        branches=()
+        for ((i = 0; i < CACHE_SHARDS; i++)); do
+            OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "$SONIC" data cache --data "$MANIFEST" --model "$BASE" --audio-encoder "$CLAP" --split train --no-latents \
+                --shard "$i/$CACHE_SHARDS" --threads 1 >> "$MINI_ROOT/cache-shard-$i.log" 2>&1 &
+            branches+=($!)
+        done
+        for p in "${branches[@]}"; do wait "$p" || { say "stage1 cache: a shard failed (see $MINI_ROOT/cache-shard-*.log); stage 1 builds the cache itself"; }; done
+        branches=()
+    fi
     say "stage1: $STAGE1_STEPS steps"
     # shellcheck disable=SC2086
     OMP_NUM_THREADS=$STAGE_THREADS MKL_NUM_THREADS=$STAGE_THREADS run "$MINI_ROOT/stage1.log" train stage1 --data "$MANIFEST" --model "$BASE" --audio-encoder "$CLAP" --out "$MINI_ROOT/stage1" --resume \

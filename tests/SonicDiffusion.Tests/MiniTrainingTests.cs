@@ -333,6 +333,26 @@ public class MiniTrainingTests(SmallWorldFixture world) : IClassFixture<SmallWor
         }
         using var head = SafetensorsFile.Open(tmp.File("head.safetensors"));
         Assert.Contains("logit_scale", head.Names);
+
+        // Fine-tuning (`train clap --init`): a new task starts from the exported encoder, tensor for tensor.
+        torch.manual_seed(99);
+        using var fineTune = new ClapTrainingTask(mels, pooled, options);
+        var trained = task.Audio.state_dict();
+        Assert.Contains(fineTune.Audio.state_dict(), kv => !kv.Value.equal(trained[kv.Key]).all().item<bool>());
+        fineTune.InitAudioEncoder(dir);
+        // Every tensor the export carries (the front end's STFT/mel buffers are not exported: the mini encoder reads log-mels).
+        using (var exported = SafetensorsFile.Open(StableDiffusionComponents.FindWeights(dir)))
+        {
+            var names = exported.Names.Select(n => n.StartsWith("audio_encoder.", StringComparison.Ordinal) ? n["audio_encoder.".Length..] : n).ToList();
+            Assert.True(names.Count > 20, $"only {names.Count} tensors exported");
+            var loaded = fineTune.Audio.state_dict();
+            foreach (var name in names)
+                Assert.True(loaded[name].equal(trained[name]).all().item<bool>(), $"{name} was not loaded");
+        }
+        using var other = new ClapTrainingTask(mels, pooled, options with { Model = options.Model with { OutEmb = options.Model.OutEmb + 8 } });
+        var e = Assert.Throws<SonicException>(() => other.InitAudioEncoder(dir));
+        Assert.Contains(dir, e.Message);
+        Assert.Contains("config differs", e.Message);
     }
 
     [Fact]

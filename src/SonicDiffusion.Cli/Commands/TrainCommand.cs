@@ -254,10 +254,12 @@ public static partial class TrainCommand
         {
             Description = "Augment the cached crops (speed, tilt, reverb, background, noise, gain, clipping, MP3/Ogg round trip with Debian's ffmpeg); crop 0 of each clip stays clean; at least 3 crops per clip",
         };
+        var init = new Option<string?>("--init") { Description = "Fine-tune: start the audio encoder from this audio_encoder/ folder (same sizes and front end); ignored when --resume finds a checkpoint" };
         var cmd = new Command("clap", "Train the CNN14-style audio encoder CLAP-style (symmetric InfoNCE against the frozen text encoder's pooled caption embedding); export audio_encoder/");
         common.AddTo(cmd);
         cmd.Options.Add(textEncoder);
         cmd.Options.Add(augment);
+        cmd.Options.Add(init);
         cmd.SetAction(pr =>
         {
             var options = common.Options(pr, new ClapTrainingOptions());
@@ -276,6 +278,11 @@ public static partial class TrainCommand
             ClapTrainingTask task;
             using (common.Init(pr, "train clap init")) task = new ClapTrainingTask(mels, pooled, options, Log);
             using var _ = task;
+            if (pr.GetValue(init) is { } from)
+            {
+                if (!Directory.Exists(from)) throw new SonicException($"--init {from}: no such folder");
+                task.InitAudioEncoder(Directory.Exists(Path.Combine(from, "audio_encoder")) ? Path.Combine(from, "audio_encoder") : from);
+            }
             pooled.Dispose();
             using var trainer = new Trainer(task, common.Training(pr), runDir);
             if (!RunTrainer(trainer, "train clap")) return 130;

@@ -49,6 +49,32 @@ public sealed class ClapTrainingTask : ITrainingTask, IDisposable
         TextHead = new ClapTextHead(_pooled.shape[1], options.Model.DProj, options.InitialTemperature, options.LearnTemperature);
     }
 
+    /// <summary>
+    /// Starts the audio encoder from a trained one (an audio_encoder/ folder of the same Cnn14 config and front end), for
+    /// fine-tuning; the text head stays freshly initialised. A resumed run's checkpoint replaces these weights.
+    /// </summary>
+    public void InitAudioEncoder(string dir)
+    {
+        var (config, frontEnd) = ClapEmbeddingCache.ReadConfig(dir);
+        string Json(object o) => System.Text.Json.JsonSerializer.Serialize(o, Core.ConfigJson.Options);
+        if (Json(config) != Json(Options.Model))
+            throw new Core.SonicException($"{dir}: its audio encoder config differs from the one being trained (--init needs the same Cnn14 sizes)");
+        if (Json(frontEnd) != Json(Options.FrontEnd))
+            throw new Core.SonicException($"{dir}: its front end differs from the one being trained ({Json(frontEnd)})");
+        var (encoder, _) = ClapEmbeddingCache.LoadEncoder(dir);
+        using (encoder)
+        using (torch.no_grad())
+        {
+            var source = encoder.state_dict();
+            foreach (var (name, tensor) in Audio.state_dict())
+            {
+                if (!source.TryGetValue(name, out var from)) throw new Core.SonicException($"{dir}: no tensor '{name}' in its audio encoder");
+                tensor.copy_(from.to_type(tensor.dtype));
+            }
+        }
+        _log?.Invoke($"train clap: the audio encoder starts from {dir}");
+    }
+
     /// <summary>Pooled embeddings (final LayerNorm output at the end token) of <paramref name="captions"/> under a frozen text encoder.</summary>
     public static Tensor PoolCaptions(ClipTextModel text, ClipTokenizer tokenizer, IReadOnlyList<string> captions, int batchSize = 64)
     {
