@@ -3,7 +3,8 @@
 # recordings from Debian packages), resumably, on the existing trainers:
 #   synth (world 2 + real clips) -> vae (the committed round-2 VAE, reused: same drawing primitives, measured in
 #   TRAINING.md) -> base (round 2's UNet fine-tuned on world 2, its text encoder kept frozen) beside clap (the audio
-#   encoder from scratch, with augmentation) -> stage1 -> stage2 (from round 2's adapters) -> classifier -> bundle.
+#   encoder with augmentation, from scratch or, with CLAP_INIT, fine-tuned) -> stage1 (its CLAP-embedding cache made by
+#   CACHE_SHARDS sharded `sonic data cache` processes side by side) -> stage2 (from round 2's adapters) -> classifier.
 # Each finished stage's export is copied into $STAGES (in the repository, models/world2-stages by default) and, with
 # COMMIT=1, committed there at once, so a later session on a fresh machine continues from what is committed: a stage
 # whose export is in $STAGES is skipped. Unfinished stages continue from their run folder's last checkpoint (--resume).
