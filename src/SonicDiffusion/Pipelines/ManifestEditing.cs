@@ -1,14 +1,9 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using SonicDiffusion.Core;
 using SonicDiffusion.Data;
-using SonicDiffusion.Imaging;
 using SonicDiffusion.Sharding;
 
 namespace SonicDiffusion.Pipelines;
-
-/// <summary>What one run of <see cref="ManifestEditing.Run"/> did with the rows of its shard.</summary>
-public sealed record ManifestEditingResult(int Rows, int Written, int Skipped, int Failed, IReadOnlyList<string> Files);
 
 /// <summary>
 /// <c>sonic edit --data pairs.jsonl</c>: one edit per manifest row (columns: image, and audio or prompt; optional seed,
@@ -20,13 +15,7 @@ public sealed record ManifestEditingResult(int Rows, int Written, int Skipped, i
 /// </summary>
 public static class ManifestEditing
 {
-    public static DatasetManifest ReadManifest(string path)
-    {
-        var manifest = DatasetManifest.Read(path, ["image"]);
-        if (manifest.Rows.Count == 0)
-            throw new SonicException(manifest.Issues.Count > 0 ? $"{path}: no usable rows (first problem: {manifest.Issues[0]})" : $"{path}: no rows");
-        return manifest;
-    }
+    public static DatasetManifest ReadManifest(string path) => ManifestGeneration.ReadManifest(path, ["image"]);
 
     public static string DoneListName(ShardSpec shard) => $"edit-{shard.Tag}.done.jsonl";
 
@@ -53,45 +42,18 @@ public static class ManifestEditing
         return req;
     }
 
-    public static ManifestEditingResult Run(ImageEditPipeline pipeline, DatasetManifest manifest, ImageEditRequest baseRequest, ShardSpec shard, string outDir,
-        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, CancellationToken ct = default)
-    {
-        Directory.CreateDirectory(outDir);
-        using var done = DoneList.Open(Path.Combine(outDir, DoneListName(shard)));
-        var mine = shard.Items(manifest.Rows.Count).ToList();
-        int written = 0, skipped = 0, failed = 0, n = 0;
-        var files = new List<string>();
-        progress?.Report(new ProgressInfo("rows", 0, mine.Count));
-        foreach (int k in mine)
+    public static ManifestGenerationResult Run(ImageEditPipeline pipeline, DatasetManifest manifest, ImageEditRequest baseRequest, ShardSpec shard, string outDir,
+        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, CancellationToken ct = default) =>
+        ManifestGeneration.RunRows(manifest, shard, outDir, DoneListName(shard), FileName, k =>
         {
-            ct.ThrowIfCancellationRequested();
             var row = manifest.Rows[k];
-            string name = FileName(k, row), path = Path.Combine(outDir, name);
-            try
+            var req = RequestFor(manifest, k, baseRequest);
+            var meta = pipeline.Metadata(req).Append(new("software", "SonicDiffusion.NET edit")).ToList();
+            return new ManifestRowWork(meta, () =>
             {
-                var req = RequestFor(manifest, k, baseRequest);
-                var meta = pipeline.Metadata(req).Append(new("software", "SonicDiffusion.NET edit")).Append(new("manifest_row", k.ToString(CultureInfo.InvariantCulture))).ToList();
-                string hash = ManifestGeneration.ParameterHash(meta);
-                meta.Add(new(ManifestGeneration.HashChunk, hash));
-                if (ManifestGeneration.Finished(path, hash)) skipped++;
-                else
-                {
-                    if (!File.Exists(req.Image)) throw new SonicException($"{manifest.FilePath}: line {row.Line}: image file {req.Image} not found");
-                    if (req.Audio is { } a && !File.Exists(a)) throw new SonicException($"{manifest.FilePath}: line {row.Line}: sound file {a} not found");
-                    using var image = pipeline.Edit(req, null, ct);
-                    ImageTensor.SavePng(image, path, meta);
-                    done.Add(new JsonObject { ["key"] = name, ["parameters"] = hash, ["row"] = k });
-                    written++;
-                }
-                files.Add(path);
-            }
-            catch (SonicException e)
-            {
-                failed++;
-                log?.Invoke($"skipped row {k} (line {row.Line}): {e.Message}");
-            }
-            progress?.Report(new ProgressInfo("rows", ++n, mine.Count, name));
-        }
-        return new ManifestEditingResult(mine.Count, written, skipped, failed, files);
-    }
+                if (!File.Exists(req.Image)) throw new SonicException($"{manifest.FilePath}: line {row.Line}: image file {req.Image} not found");
+                if (req.Audio is { } a && !File.Exists(a)) throw new SonicException($"{manifest.FilePath}: line {row.Line}: sound file {a} not found");
+                return pipeline.Edit(req, null, ct);
+            }, []);
+        }, progress, log, ct);
 }

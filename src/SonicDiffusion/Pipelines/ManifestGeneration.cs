@@ -6,11 +6,16 @@ using SonicDiffusion.Data;
 using SonicDiffusion.Imaging;
 using SonicDiffusion.Sharding;
 using SonicDiffusion.Training;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace SonicDiffusion.Pipelines;
 
-/// <summary>What one run of <see cref="ManifestGeneration.Run"/> did with the rows of its shard.</summary>
+/// <summary>What one run of a manifest command (<see cref="ManifestGeneration.Run"/>, <see cref="ManifestEditing.Run"/>) did with the rows of its shard.</summary>
 public sealed record ManifestGenerationResult(int Rows, int Written, int Skipped, int Failed, IReadOnlyList<string> Files);
+
+/// <summary>One row's work for <see cref="ManifestGeneration.RunRows"/>: its PNG text chunks (the hash is added), what makes its image (checking its input files first), and the done-list fields besides key, parameters and row.</summary>
+public sealed record ManifestRowWork(List<KeyValuePair<string, string>> Metadata, Func<Tensor> Make, JsonObject DoneFields);
 
 /// <summary>
 /// <c>sonic generate --data manifest.jsonl</c>: one image per manifest row (columns: audio, optional prompt, seed, label).
@@ -22,9 +27,12 @@ public sealed record ManifestGenerationResult(int Rows, int Written, int Skipped
 /// </summary>
 public static class ManifestGeneration
 {
-    public static DatasetManifest ReadManifest(string path)
+    public static DatasetManifest ReadManifest(string path) => ReadManifest(path, ["audio"]);
+
+    /// <summary>A manifest with the given required columns and at least one usable row.</summary>
+    public static DatasetManifest ReadManifest(string path, string[] required)
     {
-        var manifest = DatasetManifest.Read(path, ["audio"]);
+        var manifest = DatasetManifest.Read(path, required);
         if (manifest.Rows.Count == 0)
             throw new SonicException(manifest.Issues.Count > 0 ? $"{path}: no usable rows (first problem: {manifest.Issues[0]})" : $"{path}: no rows");
         return manifest;
@@ -81,10 +89,29 @@ public static class ManifestGeneration
     }
 
     public static ManifestGenerationResult Run(AudioToImagePipeline pipeline, DatasetManifest manifest, AudioToImageRequest baseRequest, ShardSpec shard, string outDir,
-        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, CancellationToken ct = default)
+        IProgress<ProgressInfo>? progress = null, Action<string>? log = null, CancellationToken ct = default) =>
+        RunRows(manifest, shard, outDir, DoneListName(shard), FileName, k =>
+        {
+            var row = manifest.Rows[k];
+            var req = RequestFor(manifest, k, baseRequest);
+            var meta = pipeline.Metadata(req).Append(new("software", "SonicDiffusion.NET generate")).ToList();
+            return new ManifestRowWork(meta, () =>
+            {
+                if (!File.Exists(manifest.AudioPath(row))) throw new SonicException($"{manifest.FilePath}: line {row.Line}: sound file {manifest.AudioPath(row)} not found");
+                return pipeline.Generate(req, null, ct);
+            }, new JsonObject { ["seed"] = req.Seed });
+        }, progress, log, ct);
+
+    /// <summary>
+    /// The loop of the manifest commands: rows k mod N = I of <paramref name="shard"/>, each into the PNG
+    /// <paramref name="fileName"/>(k, row) with its parameters and their hash; a row whose PNG exists with the same
+    /// hash is skipped, a finished one goes to the done-list, a row that fails (one line in the log) does not stop the rest.
+    /// </summary>
+    public static ManifestGenerationResult RunRows(DatasetManifest manifest, ShardSpec shard, string outDir, string doneListName, Func<int, ManifestRow, string> fileName,
+        Func<int, ManifestRowWork> work, IProgress<ProgressInfo>? progress, Action<string>? log, CancellationToken ct)
     {
         Directory.CreateDirectory(outDir);
-        using var done = DoneList.Open(Path.Combine(outDir, DoneListName(shard)));
+        using var done = DoneList.Open(Path.Combine(outDir, doneListName));
         var mine = shard.Items(manifest.Rows.Count).ToList();
         int written = 0, skipped = 0, failed = 0, n = 0;
         var files = new List<string>();
@@ -93,20 +120,21 @@ public static class ManifestGeneration
         {
             ct.ThrowIfCancellationRequested();
             var row = manifest.Rows[k];
-            string name = FileName(k, row), path = Path.Combine(outDir, name);
+            string name = fileName(k, row), path = Path.Combine(outDir, name);
             try
             {
-                var req = RequestFor(manifest, k, baseRequest);
-                var meta = pipeline.Metadata(req).Append(new("software", "SonicDiffusion.NET generate")).Append(new("manifest_row", k.ToString(CultureInfo.InvariantCulture))).ToList();
+                var job = work(k);
+                var meta = job.Metadata.Append(new("manifest_row", k.ToString(CultureInfo.InvariantCulture))).ToList();
                 string hash = ParameterHash(meta);
                 meta.Add(new(HashChunk, hash));
                 if (Finished(path, hash)) skipped++;
                 else
                 {
-                    if (!File.Exists(manifest.AudioPath(row))) throw new SonicException($"{manifest.FilePath}: line {row.Line}: sound file {manifest.AudioPath(row)} not found");
-                    using var image = pipeline.Generate(req, null, ct);
+                    using var image = job.Make();
                     ImageTensor.SavePng(image, path, meta);
-                    done.Add(new JsonObject { ["key"] = name, ["parameters"] = hash, ["row"] = k, ["seed"] = req.Seed });
+                    var entry = new JsonObject { ["key"] = name, ["parameters"] = hash, ["row"] = k };
+                    foreach (var (key, value) in job.DoneFields) entry[key] = value?.DeepClone();
+                    done.Add(entry);
                     written++;
                 }
                 files.Add(path);
