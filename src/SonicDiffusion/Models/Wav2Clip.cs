@@ -48,31 +48,11 @@ public sealed class Wav2Clip : nn.Module
     }
 
     /// <summary>
-    /// Embeddings [N, D] of clips that the reference would embed as one batch (<c>evaluation.py</c> passes all its audio
-    /// to one <c>embed_audio</c> call, so the log-spectrogram standardisation uses mean and unbiased std over every clip).
-    /// Here the statistics are accumulated in float64 over the clips first and each clip then runs alone.
+    /// Mean and unbiased std of the log-spectrograms of all <paramref name="waveforms"/> (float64 sums): the official
+    /// <c>evaluation.py</c> passes all its audio to one <c>embed_audio</c> call, so its standardisation uses the
+    /// statistics of every clip; here they are accumulated first (one clip at a time) and each clip then runs alone
+    /// (<see cref="EmbedStandardized"/>).
     /// </summary>
-    public Tensor EmbedBatch(IReadOnlyList<Tensor> waveforms, IProgress<Core.ProgressInfo>? progress = null, string stage = "Wav2CLIP audio")
-    {
-        if (waveforms.Count == 0) throw new SonicException("Wav2CLIP: no clips to embed");
-        var (mean, std) = Standardization(waveforms);
-        var rows = new List<Tensor>();
-        try
-        {
-            for (int i = 0; i < waveforms.Count; i++)
-            {
-                rows.Add(EmbedStandardized(waveforms[i], mean, std));
-                progress?.Report(new Core.ProgressInfo(stage, i + 1, waveforms.Count));
-            }
-            return torch.cat(rows, 0);
-        }
-        finally
-        {
-            foreach (var r in rows) r.Dispose();
-        }
-    }
-
-    /// <summary>Mean and unbiased std of the log-spectrograms of all <paramref name="waveforms"/> (float64 sums), as one batch of the reference standardises them; the clips are read one at a time.</summary>
     public (double Mean, double Std) Standardization(IEnumerable<Tensor> waveforms)
     {
         using var oneDnnOff = CpuKernels.OneDnnOff();
