@@ -9,6 +9,10 @@
 # COMMIT=1, committed there at once, so a later session on a fresh machine continues from what is committed: a stage
 # whose export is in $STAGES is skipped. Unfinished stages continue from their run folder's last checkpoint (--resume).
 #   nohup scripts/train-mini2.sh > /dev/null 2>&1 &          # progress in $MINI_ROOT/<stage>.log
+# MORE lists kept stages to train further instead of skipping them: base (from its kept export), stage2 (from the kept
+# bundle's adapters and projector), classifier (again, from scratch, with CLASSIFIER_STEPS); the new export replaces
+# the kept one when it finishes, e.g. MORE="base stage2 classifier" BASE_STEPS=2000 ... (a later stage that depends on
+# a retrained one is not retrained unless it is listed too).
 # INSTALL=1 copies the bundle (and classifier) to models/sonic-mini at the end. Settings are environment variables.
 set -euo pipefail
 
@@ -48,6 +52,8 @@ TRAIN_THREADS="${TRAIN_THREADS:-1}"
 STAGE_THREADS="${STAGE_THREADS:-2}"
 export OMP_NUM_THREADS="$TRAIN_THREADS" MKL_NUM_THREADS="$TRAIN_THREADS"
 EXTRA_ARGS="${EXTRA_ARGS:-}"
+MORE="${MORE:-}"
+more() { [[ " $MORE " == *" $1 "* ]]; }
 mkdir -p "$MINI_ROOT" "$STAGES"
 LOG_FILE="$MINI_ROOT/train-mini2.log"
 # shellcheck source=scripts/train-lib.sh
@@ -64,7 +70,8 @@ keep() {
     fi
 }
 
-build
+# BUILD=0 keeps the trainers already in $MINI_ROOT/bin (e.g. to continue with the build a run started with).
+if [[ "${BUILD:-1}" == "0" && -x "$SONIC" ]]; then say "build: kept $MINI_ROOT/bin"; else build; fi
 
 # 1. The world (images, captions and synthesised sounds) plus the real recordings paired with scenes of their class.
 WORLD="$MINI_ROOT/world"
@@ -89,13 +96,18 @@ VAE="$TEACHER/vae"
 
 # 2 + 3. Base model (fine-tuned from the teacher, text encoder frozen) and, beside it, the audio encoder.
 base_stage() {
-    [[ -f "$STAGES/base/model_index.json" ]] && { say "base: $STAGES/base kept, skipped"; return 0; }
-    say "base: $BASE_STEPS steps fine-tuned from $TEACHER, batch $BASE_BATCH, lr $BASE_LR"
+    local from="$TEACHER" out="$MINI_ROOT/base"
+    if [[ -f "$STAGES/base/model_index.json" ]]; then
+        more base || { say "base: $STAGES/base kept, skipped"; return 0; }
+        rm -rf "$MINI_ROOT/base-from" && cp -r "$STAGES/base" "$MINI_ROOT/base-from"
+        from="$MINI_ROOT/base-from" out="$MINI_ROOT/base-more"
+    fi
+    say "base: $BASE_STEPS steps fine-tuned from $from, batch $BASE_BATCH, lr $BASE_LR"
     # shellcheck disable=SC2086
-    run "$MINI_ROOT/base.log" train base --data "$MANIFEST" --vae "$VAE" --out "$MINI_ROOT/base" --teacher "$TEACHER" --distill-weight 0 \
+    run "$MINI_ROOT/base.log" train base --data "$MANIFEST" --vae "$VAE" --out "$out" --teacher "$from" --distill-weight 0 \
         --resume --seed "$SEED" --steps "$BASE_STEPS" --batch "$BASE_BATCH" --lr "$BASE_LR" --warmup "$BASE_WARMUP" --ema "$BASE_EMA" \
         --threads "$TRAIN_THREADS" --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
-    keep base "$MINI_ROOT/base/model"
+    keep base "$out/model"
 }
 clap_stage() {
     [[ -f "$STAGES/audio_encoder/config.json" ]] && { say "clap: $STAGES/audio_encoder kept, skipped"; return 0; }
@@ -133,21 +145,28 @@ if [[ -f "$STAGES/audio_projector/config.json" ]]; then say "stage1: kept, skipp
 fi
 
 # 5. Stage 2: gated audio cross-attention from the teacher's adapters, with the new projector.
-if [[ -f "$STAGES/bundle/adapters/config.json" ]]; then say "stage2: kept, skipped"; else
-    say "stage2: $STAGE2_STEPS steps from $TEACHER's adapters"
+if [[ -f "$STAGES/bundle/adapters/config.json" ]] && ! more stage2; then say "stage2: kept, skipped"; else
+    ADAPTERS_FROM="$TEACHER" PROJECTOR_FROM="$STAGES/audio_projector" STAGE2_OUT="$MINI_ROOT/stage2"
+    if [[ -f "$STAGES/bundle/adapters/config.json" ]]; then
+        rm -rf "$MINI_ROOT/bundle-from" && cp -r "$STAGES/bundle" "$MINI_ROOT/bundle-from"
+        ADAPTERS_FROM="$MINI_ROOT/bundle-from" PROJECTOR_FROM="$MINI_ROOT/bundle-from/audio_projector" STAGE2_OUT="$MINI_ROOT/stage2-more"
+    fi
+    say "stage2: $STAGE2_STEPS steps from $ADAPTERS_FROM's adapters and $PROJECTOR_FROM"
     # shellcheck disable=SC2086
-    OMP_NUM_THREADS=$STAGE_THREADS MKL_NUM_THREADS=$STAGE_THREADS run "$MINI_ROOT/stage2.log" train stage2 --data "$MANIFEST" --model "$BASE" --audio-encoder "$CLAP" --projector "$STAGES/audio_projector" \
-        --init-adapters "$TEACHER" --out "$MINI_ROOT/stage2" --resume --seed "$SEED" --steps "$STAGE2_STEPS" --batch "$STAGE2_BATCH" \
+    OMP_NUM_THREADS=$STAGE_THREADS MKL_NUM_THREADS=$STAGE_THREADS run "$MINI_ROOT/stage2.log" train stage2 --data "$MANIFEST" --model "$BASE" --audio-encoder "$CLAP" --projector "$PROJECTOR_FROM" \
+        --init-adapters "$ADAPTERS_FROM" --out "$STAGE2_OUT" --resume --seed "$SEED" --steps "$STAGE2_STEPS" --batch "$STAGE2_BATCH" \
         --lr "$STAGE2_LR" --name sonic-mini --checkpoint-minutes "$CHECKPOINT_MINUTES" $EXTRA_ARGS
-    keep bundle "$MINI_ROOT/stage2/export/bundle"
+    keep bundle "$STAGE2_OUT/export/bundle"
 fi
 
 # 6. The evaluation classifier on world-2 images.
-if [[ -f "$STAGES/classifier/config.json" ]]; then say "classifier: kept, skipped"; else
+if [[ -f "$STAGES/classifier/config.json" ]] && ! more classifier; then say "classifier: kept, skipped"; else
+    CLASSIFIER_OUT="$MINI_ROOT/classifier"
+    [[ -f "$STAGES/classifier/config.json" ]] && CLASSIFIER_OUT="$MINI_ROOT/classifier-more"
     say "classifier: $CLASSIFIER_STEPS steps"
-    OMP_NUM_THREADS=$STAGE_THREADS MKL_NUM_THREADS=$STAGE_THREADS run "$MINI_ROOT/classifier.log" train classifier --data "$MANIFEST" --out "$MINI_ROOT/classifier" --resume --seed 20241201 \
-        --steps "$CLASSIFIER_STEPS" --batch 64 --export "$MINI_ROOT/classifier/export"
-    keep classifier "$MINI_ROOT/classifier/export"
+    OMP_NUM_THREADS=$STAGE_THREADS MKL_NUM_THREADS=$STAGE_THREADS run "$MINI_ROOT/classifier.log" train classifier --data "$MANIFEST" --out "$CLASSIFIER_OUT" --resume --seed 20241201 \
+        --steps "$CLASSIFIER_STEPS" --batch 64 --export "$CLASSIFIER_OUT/export"
+    keep classifier "$CLASSIFIER_OUT/export"
 fi
 
 if [[ "$INSTALL" == "1" ]]; then

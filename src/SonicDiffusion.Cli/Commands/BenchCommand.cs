@@ -43,6 +43,7 @@ public static partial class BenchCommand
         cmd.Subcommands.Add(Edit());
         cmd.Subcommands.Add(Generate());
         cmd.Subcommands.Add(Kernels());
+        cmd.Subcommands.Add(Load());
         cmd.Subcommands.Add(PaperEval());
         cmd.Subcommands.Add(BenchStage2Command.Create());
         return cmd;

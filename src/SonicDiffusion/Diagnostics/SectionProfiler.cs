@@ -44,6 +44,8 @@ public static class ProfileSections
     public const string TextEncode = "text encode";
     public const string Sampler = "sampler";
     public const string VaeDecode = "VAE decode";
+    public const string LoadBuild = "load: build modules";
+    public const string LoadWeights = "load: copy weights";
 
     public static IReadOnlyList<string> Pipeline { get; } = [AudioEncode, AudioProjector, TextEncode, Sampler, VaeDecode];
 }

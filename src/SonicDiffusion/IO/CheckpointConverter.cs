@@ -124,6 +124,28 @@ public static partial class CheckpointConverter
         return result;
     }
 
+    /// <summary>The components of a file in internal naming, each read one tensor at a time while it is loaded.</summary>
+    public sealed record SdComponentSources(LazyWeights UNet, LazyWeights Vae, LazyWeights TextEncoder, IReadOnlyList<string> Ignored);
+
+    /// <summary>Like <see cref="Read"/> without reading: each component's tensors are copied from the file when a module loads them.</summary>
+    public static SdComponentSources Open(ITensorSource file, SdComponents which = SdComponents.All, int? unetLayersPerBlock = null, int? vaeLevels = null)
+    {
+        var plan = Plan(file.Names, file.Path, which, unetLayersPerBlock, vaeLevels);
+        var shapes = new Dictionary<SdComponents, Dictionary<string, long[]>>
+        {
+            [SdComponents.UNet] = new(StringComparer.Ordinal), [SdComponents.Vae] = new(StringComparer.Ordinal), [SdComponents.TextEncoder] = new(StringComparer.Ordinal),
+        };
+        var keys = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, target) in plan.Map)
+        {
+            var shape = file.Info(key).Shape;
+            shapes[target.Component][target.Name] = target.ToLinear ? LinearShape(shape, key, file.Path) : shape;
+            keys[$"{target.Component}:{target.Name}"] = key;
+        }
+        LazyWeights Part(SdComponents c) => new(shapes[c], (name, dst) => file.CopyTo(keys[$"{c}:{name}"], dst));
+        return new SdComponentSources(Part(SdComponents.UNet), Part(SdComponents.Vae), Part(SdComponents.TextEncoder), plan.Ignored);
+    }
+
     /// <summary>Shapes of <paramref name="which"/> in internal naming (for <c>FromTensorShapes</c> without reading data).</summary>
     public static Dictionary<string, TensorInfo> Shapes(IReadOnlyDictionary<string, TensorInfo> infos, SdComponents which, string source = "checkpoint",
         int? unetLayersPerBlock = null, int? vaeLevels = null)

@@ -17,4 +17,15 @@ public interface ITensorSource : IDisposable
     TensorInfo Info(string name);
     /// <summary>Reads one tensor to CPU; floating-point tensors are converted to <paramref name="floatDtype"/> when given.</summary>
     Tensor Read(string name, ScalarType? floatDtype = null);
+
+    /// <summary>
+    /// Copies one tensor into <paramref name="destination"/> (same number of elements, any shape and dtype), without a
+    /// second full-size copy where the file allows it.
+    /// </summary>
+    void CopyTo(string name, Tensor destination)
+    {
+        using var t = Read(name);
+        using var v = t.reshape(destination.shape);
+        destination.copy_(v);
+    }
 }

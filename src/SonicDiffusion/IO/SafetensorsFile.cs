@@ -1,5 +1,5 @@
-using System.IO.MemoryMappedFiles;
 using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
 using SonicDiffusion.Core;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -14,13 +14,13 @@ public sealed record SafetensorsEntry(string Name, string DType, long[] Shape, l
 
 /// <summary>
 /// A safetensors file opened for lazy reading: the header is parsed and validated on open, and each tensor's bytes
-/// are copied from a memory map only when asked for, so a file never needs to fit in RAM twice.
+/// are read (positional reads, straight into the destination tensor where dtypes agree) only when asked for, so a
+/// file never needs to fit in RAM twice and its pages never count towards this process's resident memory.
 /// </summary>
 public sealed class SafetensorsFile : ITensorSource
 {
     private const long MaxHeaderBytes = 100L * 1024 * 1024;
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
+    private readonly SafeFileHandle? _file;
     private readonly long _dataStart;
 
     public string Path { get; }
@@ -28,15 +28,14 @@ public sealed class SafetensorsFile : ITensorSource
     public IReadOnlyList<string> Names { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    private SafetensorsFile(string path, List<SafetensorsEntry> entries, Dictionary<string, string> metadata, long dataStart, MemoryMappedFile? map, MemoryMappedViewAccessor? view)
+    private SafetensorsFile(string path, List<SafetensorsEntry> entries, Dictionary<string, string> metadata, long dataStart, SafeFileHandle? file)
     {
         Path = path;
         Names = entries.Select(e => e.Name).ToList();
         Entries = entries.ToDictionary(e => e.Name);
         Metadata = metadata;
         _dataStart = dataStart;
-        _map = map;
-        _view = view;
+        _file = file;
     }
 
     public static int ElementSize(string dtype) => dtype switch
@@ -132,14 +131,8 @@ public sealed class SafetensorsFile : ITensorSource
             prevEnd = e.End;
             prevName = e.Name;
         }
-        MemoryMappedFile? map = null;
-        MemoryMappedViewAccessor? view = null;
-        if (dataLen > 0)
-        {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            view = map.CreateViewAccessor(0, fileLen, MemoryMappedFileAccess.Read);
-        }
-        return new SafetensorsFile(path, entries, metadata, dataStart, map, view);
+        var file = dataLen > 0 ? File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess) : null;
+        return new SafetensorsFile(path, entries, metadata, dataStart, file);
     }
 
     private static SafetensorsEntry ParseEntry(string path, JsonProperty prop)
@@ -178,31 +171,10 @@ public sealed class SafetensorsFile : ITensorSource
     /// <summary>Reads one tensor into CPU memory; floating-point tensors are converted to <paramref name="floatDtype"/> when given.</summary>
     public Tensor Read(string name, ScalarType? floatDtype = null)
     {
-        if (!Entries.TryGetValue(name, out var e)) throw new SonicException($"{Path}: no tensor named '{name}'");
+        var e = Entry(name);
         var stored = ToScalarType(e.DType, Path, name);
         var t = torch.empty(e.Shape, stored);
-        long bytes = e.End - e.Begin;
-        if (bytes > 0)
-        {
-            unsafe
-            {
-                byte* src = null;
-                _view!.SafeMemoryMappedViewHandle.AcquirePointer(ref src);
-                try
-                {
-                    byte* from = src + _view.PointerOffset + _dataStart + e.Begin;
-                    using var flat = t.reshape(-1);
-                    long total = flat.NumberOfElements, chunk = (1L << 30) / flat.ElementSize;
-                    for (long start = 0; start < total; start += chunk)
-                    {
-                        using var part = flat.narrow(0, start, Math.Min(chunk, total - start));
-                        var dst = part.bytes;
-                        new ReadOnlySpan<byte>(from + start * flat.ElementSize, dst.Length).CopyTo(dst);
-                    }
-                }
-                finally { _view.SafeMemoryMappedViewHandle.ReleasePointer(); }
-            }
-        }
+        CopyBytes(e, t);
         if (floatDtype is { } target && target != stored && torch.is_floating_point(t))
         {
             var c = t.to_type(target);
@@ -210,6 +182,46 @@ public sealed class SafetensorsFile : ITensorSource
             return c;
         }
         return t;
+    }
+
+    /// <summary>Copies one tensor into <paramref name="destination"/>: straight from the memory map when it is a contiguous CPU tensor of the stored dtype.</summary>
+    public void CopyTo(string name, Tensor destination)
+    {
+        var e = Entry(name);
+        if (destination.NumberOfElements != e.NumElements)
+            throw new SonicException($"{Path}: tensor '{name}' has {e.NumElements} elements, its destination {destination.NumberOfElements}");
+        var stored = ToScalarType(e.DType, Path, name);
+        if (destination.dtype == stored && destination.device_type == DeviceType.CPU && destination.is_contiguous())
+        {
+            CopyBytes(e, destination);
+            return;
+        }
+        using var t = Read(name);
+        using var v = t.view(destination.shape);
+        destination.copy_(v);
+    }
+
+    private SafetensorsEntry Entry(string name) =>
+        Entries.TryGetValue(name, out var e) ? e : throw new SonicException($"{Path}: no tensor named '{name}'");
+
+    private void CopyBytes(SafetensorsEntry e, Tensor destination)
+    {
+        if (e.End - e.Begin == 0) return;
+        using var flat = destination.view(-1);
+        long total = flat.NumberOfElements, chunk = (1L << 30) / flat.ElementSize;
+        for (long start = 0; start < total; start += chunk)
+        {
+            using var part = flat.narrow(0, start, Math.Min(chunk, total - start));
+            var dst = part.bytes;
+            long offset = _dataStart + e.Begin + start * flat.ElementSize;
+            while (dst.Length > 0)
+            {
+                int n = RandomAccess.Read(_file!, dst, offset);
+                if (n == 0) throw new SonicException($"{Path}: tensor '{e.Name}' is cut short (the file shrank after it was opened)");
+                dst = dst[n..];
+                offset += n;
+            }
+        }
     }
 
     /// <summary>Reads every tensor (or those whose names pass the filter).</summary>
@@ -224,9 +236,5 @@ public sealed class SafetensorsFile : ITensorSource
         return result;
     }
 
-    public void Dispose()
-    {
-        _view?.Dispose();
-        _map?.Dispose();
-    }
+    public void Dispose() => _file?.Dispose();
 }

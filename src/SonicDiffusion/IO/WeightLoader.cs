@@ -30,17 +30,24 @@ public static class WeightLoader
     /// <see cref="SonicException"/> naming <paramref name="source"/> and the keys, and the module is left unchanged.
     /// </summary>
     public static LoadReport Load(nn.Module module, IReadOnlyDictionary<string, Tensor> weights, string source, bool allowPartial = false)
+        => Load(module, LazyWeights.From(weights), source, allowPartial);
+
+    /// <summary>
+    /// Like the dictionary overload, copying one tensor at a time from <paramref name="weights"/> into the parameters,
+    /// so a load from a file holds the model once, plus at most one tensor.
+    /// </summary>
+    public static LoadReport Load(nn.Module module, LazyWeights weights, string source, bool allowPartial = false)
     {
         var targets = new Dictionary<string, Tensor>();
         foreach (var (name, p) in module.named_parameters()) targets[name] = p;
         foreach (var (name, b) in module.named_buffers()) targets.TryAdd(name, b);
 
-        var missing = targets.Keys.Where(k => !weights.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
-        var unexpected = weights.Keys.Where(k => !targets.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var missing = targets.Keys.Where(k => !weights.Contains(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var unexpected = weights.Shapes.Keys.Where(k => !targets.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
         var wrongShape = new List<string>();
         foreach (var (k, t) in targets)
-            if (weights.TryGetValue(k, out var w) && !w.shape.SequenceEqual(t.shape))
-                wrongShape.Add($"{k} [{string.Join(",", w.shape)}] expected [{string.Join(",", t.shape)}]");
+            if (weights.Shapes.TryGetValue(k, out var shape) && !shape.SequenceEqual(t.shape))
+                wrongShape.Add($"{k} [{string.Join(",", shape)}] expected [{string.Join(",", t.shape)}]");
         var report = new LoadReport(missing, unexpected, wrongShape);
         if (!report.IsComplete && !allowPartial)
             throw new SonicException($"{source}: checkpoint does not match the model ({report.Describe()})");
@@ -49,8 +56,8 @@ public static class WeightLoader
         {
             foreach (var (k, t) in targets)
             {
-                if (!weights.TryGetValue(k, out var w) || !w.shape.SequenceEqual(t.shape)) continue;
-                t.copy_(w);
+                if (!weights.Shapes.TryGetValue(k, out var shape) || !shape.SequenceEqual(t.shape)) continue;
+                weights.CopyTo(k, t);
             }
         }
         return report;

@@ -30,9 +30,9 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var h = conv_in.call(z);
-        h = mid_block.forward(h);
-        foreach (var block in up_blocks) h = block.forward(h);
-        h = InferenceOps.SiluOwned(conv_norm_out.forward(h));
-        return conv_out.call(h).MoveToOuterDisposeScope();
+        h = InferenceOps.Consume(h, z, mid_block.forward);
+        foreach (var block in up_blocks) h = InferenceOps.Consume(h, z, block.forward);
+        h = InferenceOps.Consume(h, z, t => InferenceOps.SiluOwned(conv_norm_out.forward(t)));
+        return InferenceOps.Consume(h, z, conv_out.call).MoveToOuterDisposeScope();
     }
 }

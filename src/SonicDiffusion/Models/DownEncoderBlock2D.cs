@@ -22,8 +22,8 @@ public sealed class DownEncoderBlock2D : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var h = x;
-        foreach (var r in resnets) h = r.forward(h);
-        if (downsamplers.Count > 0) h = downsamplers[0].forward(h);
+        foreach (var r in resnets) h = InferenceOps.Consume(h, x, t => r.forward(t));
+        if (downsamplers.Count > 0) h = InferenceOps.Consume(h, x, downsamplers[0].forward);
         return h.MoveToOuterDisposeScope();
     }
 }

@@ -30,9 +30,9 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var h = conv_in.call(x);
-        foreach (var block in down_blocks) h = block.forward(h);
-        h = mid_block.forward(h);
-        h = InferenceOps.SiluOwned(conv_norm_out.forward(h));
-        return conv_out.call(h).MoveToOuterDisposeScope();
+        foreach (var block in down_blocks) h = InferenceOps.Consume(h, x, block.forward);
+        h = InferenceOps.Consume(h, x, mid_block.forward);
+        h = InferenceOps.Consume(h, x, t => InferenceOps.SiluOwned(conv_norm_out.forward(t)));
+        return InferenceOps.Consume(h, x, conv_out.call).MoveToOuterDisposeScope();
     }
 }

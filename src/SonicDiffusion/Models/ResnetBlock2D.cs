@@ -48,17 +48,18 @@ public sealed class ResnetBlock2D : nn.Module
         using var section = time_emb_proj is null ? default : SectionProfiler.Measure("resnet");
         using var scope = torch.NewDisposeScope();
         var h = InferenceOps.SiluOwned(norm1.forward(x));
-        h = conv1.call(h);
+        h = InferenceOps.Consume(h, x, conv1.call);
         if (time_emb_proj != null && temb is not null)
         {
             var t = time_emb_proj.forward(F.silu(temb));
             h = h.add_(t.unsqueeze(-1).unsqueeze(-1));
         }
-        h = InferenceOps.SiluOwned(norm2.forward(h));
-        h = conv2.call(h);
+        h = InferenceOps.Consume(h, x, t => InferenceOps.SiluOwned(norm2.forward(t)));
+        h = InferenceOps.Consume(h, x, conv2.call);
         if (ResidualHook != null) h = ResidualHook(this, h, context);
         var shortcut = conv_shortcut != null ? conv_shortcut.call(x) : x;
-        var output = shortcut + h;
+        var output = InferenceOps.Consume(h, x, t => shortcut + t);
+        if (!ReferenceEquals(shortcut, x)) shortcut.Dispose();
         if (OutputScaleFactor != 1.0) output = output.div_(OutputScaleFactor);
         return output.MoveToOuterDisposeScope();
     }

@@ -23,8 +23,8 @@ public sealed class UNetMidBlock2D : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var h = resnets[0].forward(x);
-        h = attentions[0].forward(h);
-        h = resnets[1].forward(h);
+        h = InferenceOps.Consume(h, x, attentions[0].forward);
+        h = InferenceOps.Consume(h, x, t => resnets[1].forward(t));
         return h.MoveToOuterDisposeScope();
     }
 }

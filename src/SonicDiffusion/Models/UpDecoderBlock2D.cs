@@ -22,8 +22,8 @@ public sealed class UpDecoderBlock2D : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var h = x;
-        foreach (var r in resnets) h = r.forward(h);
-        if (upsamplers.Count > 0) h = upsamplers[0].forward(h);
+        foreach (var r in resnets) h = InferenceOps.Consume(h, x, t => r.forward(t));
+        if (upsamplers.Count > 0) h = InferenceOps.Consume(h, x, t => upsamplers[0].forward(t));
         return h.MoveToOuterDisposeScope();
     }
 }

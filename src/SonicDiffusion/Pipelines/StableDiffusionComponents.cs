@@ -84,11 +84,11 @@ public sealed class StableDiffusionComponents : IDisposable
         var unet = LoadComponent(unetDir, SdComponents.UNet, o, Note,
             cfgPath => ConfigJson.Read<UNet2DConditionConfig>(cfgPath),
             shapes => UNet2DConditionConfig.FromTensorShapes(shapes),
-            cfg => new UNet2DConditionModel(cfg), (m, w, src) => WeightLoader.Load(m, w, src, o.AllowPartial));
+            cfg => BuildIn(o.Dtype, () => new UNet2DConditionModel(cfg)), (m, w, src) => WeightLoader.Load(m, w, src, o.AllowPartial));
         var vae = LoadComponent(vaeDir, SdComponents.Vae, o, Note,
             cfgPath => ConfigJson.Read<AutoencoderKLConfig>(cfgPath),
             shapes => AutoencoderKLConfig.FromTensorShapes(shapes),
-            cfg => new AutoencoderKL(cfg), (m, w, src) => WeightLoader.Load(m, w, src, o.AllowPartial));
+            cfg => BuildIn(o.Dtype, () => new AutoencoderKL(cfg)), (m, w, src) => WeightLoader.Load(m, w, src, o.AllowPartial));
         var text = LoadComponent(textDir, SdComponents.TextEncoder, o, Note,
             cfgPath => ClipTextConfig.FromFile(cfgPath),
             shapes => (ClipTextConfig.FromTensorShapes(shapes.ToDictionary(kv => kv.Key, kv => kv.Value.Shape), textDir), "attention heads assumed hidden_size/64; hidden_act quick_gelu"),
@@ -122,21 +122,35 @@ public sealed class StableDiffusionComponents : IDisposable
         var textCfg = ClipTextConfig.FromTensorShapes(textShapes, file);
         Note($"{file}: single-file checkpoint, configs inferred from tensor shapes (UNet: {unetNote}; VAE: {vaeNote}; text encoder: heads = hidden/64)");
 
-        var w = Read(src, SdComponents.All, ScalarType.Float32);
+        var w = Open(src);
+        var unet = BuildIn(o.Dtype, () => new UNet2DConditionModel(unetCfg));
+        var vae = BuildIn(o.Dtype, () => new AutoencoderKL(vaeCfg));
+        var text = new ClipTextModel(textCfg);
         try
         {
-            var unet = new UNet2DConditionModel(unetCfg);
+            using var section = SectionProfiler.Measure(ProfileSections.LoadWeights);
             WeightLoader.Load(unet, w.UNet, file, o.AllowPartial);
-            var vae = new AutoencoderKL(vaeCfg);
             WeightLoader.Load(vae, w.Vae, file, o.AllowPartial);
-            var text = new ClipTextModel(textCfg);
             text.LoadWeights(w.TextEncoder, file, o.AllowPartial);
-            return Finish(unet, vae, text, ClipTokenizer.Default, SchedulerConfig.StableDiffusionV1, file, notes, o);
         }
-        finally
+        catch
         {
-            foreach (var t in w.UNet.Values.Concat(w.Vae.Values).Concat(w.TextEncoder.Values)) t.Dispose();
+            unet.Dispose();
+            vae.Dispose();
+            text.Dispose();
+            throw;
         }
+        return Finish(unet, vae, text, ClipTokenizer.Default, SchedulerConfig.StableDiffusionV1, file, notes, o);
+    }
+
+    /// <summary>
+    /// Builds a module with its parameters created in <paramref name="dtype"/> and not randomly initialised (every one
+    /// is loaded next), so a load neither spends time on init kernels nor holds a bf16 model in float32 first.
+    /// </summary>
+    private static T BuildIn<T>(ScalarType dtype, Func<T> build) where T : nn.Module
+    {
+        using var section = SectionProfiler.Measure(ProfileSections.LoadBuild);
+        return UninitializedModules.Create(build, dtype).Module;
     }
 
     private static StableDiffusionComponents Finish(UNet2DConditionModel unet, AutoencoderKL vae, ClipTextModel text,
@@ -182,7 +196,7 @@ public sealed class StableDiffusionComponents : IDisposable
 
     private static TModel LoadComponent<TModel, TConfig>(string dir, SdComponents which, ModelLoadOptions o, Action<string> note,
         Func<string, TConfig> readConfig, Func<IReadOnlyDictionary<string, TensorInfo>, (TConfig, string)> inferConfig,
-        Func<TConfig, TModel> build, Func<TModel, Dictionary<string, Tensor>, string, LoadReport> load) where TModel : nn.Module
+        Func<TConfig, TModel> build, Func<TModel, LazyWeights, string, LoadReport> load) where TModel : nn.Module
     {
         var file = FindWeights(dir);
         using var src = TensorFiles.Open(file);
@@ -195,18 +209,20 @@ public sealed class StableDiffusionComponents : IDisposable
             (cfg, var why) = inferConfig(Shapes(infos, which, file));
             note($"{dir}: no config.json; inferred from tensor shapes ({why})");
         }
-        var weights = Read(src, which, ScalarType.Float32);
+        var weights = Open(src, which);
         var bucket = which switch { SdComponents.UNet => weights.UNet, SdComponents.Vae => weights.Vae, _ => weights.TextEncoder };
+        var model = build(cfg);
         try
         {
-            var model = build(cfg);
+            using var section = SectionProfiler.Measure(ProfileSections.LoadWeights);
             var report = load(model, bucket, file);
             if (!report.IsComplete) note($"{file}: partial load ({report.Describe()})");
             return model;
         }
-        finally
+        catch
         {
-            foreach (var t in bucket.Values) t.Dispose();
+            model.Dispose();
+            throw;
         }
     }
 

@@ -51,10 +51,11 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
     /// <paramref name="allowPartial"/>.
     /// </summary>
     public LoadReport LoadWeights(IReadOnlyDictionary<string, Tensor> weights, string source, bool allowPartial = false)
-    {
-        var filtered = weights.Where(kv => kv.Key != PositionIdsKey).ToDictionary(kv => kv.Key, kv => kv.Value);
-        return WeightLoader.Load(this, filtered, source, allowPartial);
-    }
+        => LoadWeights(LazyWeights.From(weights), source, allowPartial);
+
+    /// <summary>Like the dictionary overload, one tensor at a time.</summary>
+    public LoadReport LoadWeights(LazyWeights weights, string source, bool allowPartial = false)
+        => WeightLoader.Load(this, weights.Where(k => k != PositionIdsKey), source, allowPartial);
 
     /// <summary>
     /// Loads a diffusers <c>text_encoder/</c> folder: config.json plus model.safetensors (or model.fp16.safetensors),
@@ -67,17 +68,9 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         var file = new[] { "model.safetensors", "model.fp16.safetensors" }.Select(n => Path.Combine(dir, n)).FirstOrDefault(File.Exists)
                    ?? throw new SonicException($"{dir}: text encoder folder has no model.safetensors");
         using var st = SafetensorsFile.Open(file);
-        var weights = st.ReadAll(ScalarType.Float32);
-        try
-        {
-            var model = new ClipTextModel(config);
-            model.LoadWeights(weights, file);
-            model.eval();
-            return model;
-        }
-        finally
-        {
-            foreach (var t in weights.Values) t.Dispose();
-        }
+        var model = new ClipTextModel(config);
+        model.LoadWeights(LazyWeights.From(st), file);
+        model.eval();
+        return model;
     }
 }
