@@ -9,6 +9,9 @@ PUB="${PUB:-$ROOT/runs/publish}"
 mkdir -p "$OUT"
 [[ "${SKIP_PUBLISH:-0}" == "1" ]] || dotnet publish -c Release -o "$PUB" "$ROOT/src/SonicDiffusion.Cli/SonicDiffusion.Cli.csproj" > "$OUT/publish.log" 2>&1
 run() { local name="$1"; shift; echo "== sonic bench $* (load: $(cut -d' ' -f1-3 /proc/loadavg))" | tee "$OUT/$name.log"; "$PUB/sonic" bench "$@" 2>&1 | tee -a "$OUT/$name.log"; }
+run load load --dtypes float32,bfloat16 --steps 1
+run load-cold load --dtypes float32,bfloat16 --cold
+run load-tiled load --dtypes float32,bfloat16 --steps 1 --vae-tiling
 run unet unet --batch 1,2 --dtypes float32,bfloat16
 run vae-decode vae-decode --batch 1 --dtypes float32,bfloat16
 run adapters adapters --batch 2

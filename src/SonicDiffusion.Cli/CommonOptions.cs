@@ -16,6 +16,13 @@ public static class CommonOptions
         DefaultValueFactory = _ => "auto",
     };
 
+    public static Option<bool> VaeTiling() => new("--vae-tiling")
+    {
+        Description = "Decode the image in 256-px tiles overlapping by half, blended (less memory; each tile's VAE attention sees only the tile, so the image differs a little from a whole decode)",
+    };
+
+    public static Pipelines.VaeTiling? ParseVaeTiling(bool on) => on ? new Pipelines.VaeTiling() : null;
+
     public static Option<int?> TorchThreads() => new("--threads")
     {
         Description = "torch intra-op threads (default: one per core; 1 is much faster for small models on a busy machine, see docs/benchmarks.md)",

@@ -22,9 +22,10 @@ public static partial class BenchCommand
         var size = CommonOptions.Size("512");
         var cold = new Option<bool>("--cold") { Description = "Evict the model's files from the page cache before each load (posix_fadvise), for a cold-cache figure" };
         var threads = CommonOptions.TorchThreads();
+        var vaeTiling = CommonOptions.VaeTiling();
         var cmd = new Command("load", "Model load time and peak resident memory (load alone, then optionally a whole generation)")
         {
-            model, work, dtypes, steps, size, cold, threads,
+            model, work, dtypes, steps, size, cold, threads, vaeTiling,
         };
         cmd.SetAction(pr =>
         {
@@ -46,7 +47,7 @@ public static partial class BenchCommand
                 bool peakReset = ProcessMemory.ResetPeak();
                 var sw = Stopwatch.StartNew();
                 SectionProfiler.Start();
-                using var components = StableDiffusionComponents.Load(path, new ModelLoadOptions { Dtype = dtype });
+                using var components = StableDiffusionComponents.Load(path, new ModelLoadOptions { Dtype = dtype, VaeTiling = CommonOptions.ParseVaeTiling(pr.GetValue(vaeTiling)) });
                 double loadS = sw.Elapsed.TotalSeconds;
                 var sections = SectionProfiler.Stop();
                 long loadPeak = ProcessMemory.PeakResidentBytes() ?? 0;
@@ -69,7 +70,7 @@ public static partial class BenchCommand
                 sw.Restart();
                 using (var image = components.DecodeToImage(latents)) { }
                 Console.WriteLine($"generate {dtypeName} {w}x{h}, {req.Steps} {req.Scheduler} steps: {denoiseS:0.0} s, peak RSS {Gigabytes(denoisePeak):0.00} GB; "
-                    + $"VAE decode: {sw.Elapsed.TotalSeconds:0.0} s, peak RSS {Gigabytes(ProcessMemory.PeakResidentBytes() ?? 0):0.00} GB");
+                    + $"VAE decode{(components.VaeTiling is null ? "" : " (tiled)")}: {sw.Elapsed.TotalSeconds:0.0} s, peak RSS {Gigabytes(ProcessMemory.PeakResidentBytes() ?? 0):0.00} GB");
             }
             return 0;
         });

@@ -40,10 +40,11 @@ public static class EditCommand
         var noCache = new Option<bool>("--no-cache") { Description = "Invert again, and keep nothing on disk" };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
+        var vaeTiling = CommonOptions.VaeTiling();
         var threads = CommonOptions.TorchThreads();
         var cmd = new Command("edit", "Edit a photo with a sound (SonicDiffusion: DDIM inversion + Plug-and-Play feature injection)")
         {
-            image, data, audio, prompt, negative, feature, attn, featureSites, guidance, steps, beta, seed, fit, model, sonic, output, sheet, cache, noCache, device, dtype, threads,
+            image, data, audio, prompt, negative, feature, attn, featureSites, guidance, steps, beta, seed, fit, model, sonic, output, sheet, cache, noCache, device, dtype, vaeTiling, threads,
         };
         sharding.AddTo(cmd);
         cmd.SetAction(pr =>
@@ -93,6 +94,7 @@ public static class EditCommand
             {
                 Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
                 Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!, pr.GetValue(device)),
+                VaeTiling = CommonOptions.ParseVaeTiling(pr.GetValue(vaeTiling)),
                 Log = n => Console.Error.WriteLine("note: " + n),
             };
             var sonicFiles = pr.GetValue(sonic) is { } s ? OfficialSonicFiles.Resolve(s) : null;

@@ -41,10 +41,11 @@ public static class GenerateCommand
         var sheet = new Option<string?>("--sheet") { Description = "Also write one contact-sheet PNG: a row per sound, a column per seed" };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
+        var vaeTiling = CommonOptions.VaeTiling();
         var threads = CommonOptions.TorchThreads();
         var cmd = new Command("generate", "Generate an image from a sound (SonicDiffusion)")
         {
-            audio, prompt, negative, model, sonic, beta, betaSites, guidance, audioGuidance, steps, scheduler, seed, size, mix, gain, offset, output, count, sheet, device, dtype, threads,
+            audio, prompt, negative, model, sonic, beta, betaSites, guidance, audioGuidance, steps, scheduler, seed, size, mix, gain, offset, output, count, sheet, device, dtype, vaeTiling, threads,
         };
         cmd.Options.Add(data);
         sharding.AddTo(cmd);
@@ -85,6 +86,7 @@ public static class GenerateCommand
             {
                 Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
                 Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!, pr.GetValue(device)),
+                VaeTiling = CommonOptions.ParseVaeTiling(pr.GetValue(vaeTiling)),
                 Log = n => Console.Error.WriteLine("note: " + n),
             };
             var sw = System.Diagnostics.Stopwatch.StartNew();

@@ -19,9 +19,10 @@ public static class ServeCommand
         var samples = new Option<string?>("--samples") { Description = "Folder of sample sounds offered on the page (default: samples/)" };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
+        var vaeTiling = CommonOptions.VaeTiling();
         var cmd = new Command("serve", "Web studio: generate (and edit) from a browser; one job at a time, queue visible")
         {
-            model, sonic, urls, token, samples, device, dtype,
+            model, sonic, urls, token, samples, device, dtype, vaeTiling,
         };
         cmd.SetAction(pr =>
         {
@@ -37,6 +38,7 @@ public static class ServeCommand
                 {
                     Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
                     Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!, pr.GetValue(device)),
+                    VaeTiling = CommonOptions.ParseVaeTiling(pr.GetValue(vaeTiling)),
                     Log = s => Console.Error.WriteLine("note: " + s),
                 },
                 SamplesDirectory = pr.GetValue(samples) ?? FindDefault("samples"),

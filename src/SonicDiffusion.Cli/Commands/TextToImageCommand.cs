@@ -20,10 +20,11 @@ public static class TextToImageCommand
         var output = new Option<string>("--out") { Description = "Output PNG", DefaultValueFactory = _ => "out.png" };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
+        var vaeTiling = CommonOptions.VaeTiling();
         var threads = CommonOptions.TorchThreads();
         var cmd = new Command("txt2img", "Generate an image from a text prompt with a Stable Diffusion v1 model")
         {
-            model, prompt, negative, steps, guidance, seed, scheduler, size, output, device, dtype, threads,
+            model, prompt, negative, steps, guidance, seed, scheduler, size, output, device, dtype, vaeTiling, threads,
         };
         cmd.SetAction(pr =>
         {
@@ -40,6 +41,7 @@ public static class TextToImageCommand
             {
                 Device = TorchRuntime.ParseDevice(pr.GetValue(device)),
                 Dtype = CommonOptions.ParseDtype(pr.GetValue(dtype)!, pr.GetValue(device)),
+                VaeTiling = CommonOptions.ParseVaeTiling(pr.GetValue(vaeTiling)),
                 Log = s => Console.Error.WriteLine("note: " + s),
             };
             var sw = System.Diagnostics.Stopwatch.StartNew();
@@ -50,6 +52,7 @@ public static class TextToImageCommand
             using var image = ConsoleProgress.Run(p => pipeline.Generate(req, p, CliContext.Cancellation));
             var outPath = pr.GetValue(output)!;
             var meta = req.ToMetadata().Append(new("model", modelPath)).Append(new("dtype", TorchRuntime.DtypeName(components.Dtype)))
+                .Concat(components.VaeTiling is { } t ? [new("vae_tiling", $"{t.Tile}/{t.Overlap}")] : Array.Empty<KeyValuePair<string, string>>())
                 .Append(new("software", "SonicDiffusion.NET txt2img"));
             ImageTensor.SavePng(image, outPath, meta);
             Console.WriteLine($"wrote {outPath} ({req.Width}x{req.Height}, {sw.Elapsed.TotalSeconds:0.0} s)");

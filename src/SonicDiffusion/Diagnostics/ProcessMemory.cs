@@ -31,6 +31,20 @@ public static partial class ProcessMemory
         return posix_fadvise(fs.SafeFileHandle.DangerousGetHandle().ToInt32(), 0, 0, PosixFadvDontNeed) == 0;
     }
 
+    /// <summary>
+    /// Returns the C heap's free memory to the operating system (glibc malloc_trim), so memory freed by one phase (the
+    /// UNet's many mid-size activations) is not still resident when the next one (the VAE decode's large ones) starts.
+    /// </summary>
+    public static void ReleaseFreeHeap()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try { malloc_trim(0); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+    }
+
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int malloc_trim(nuint pad);
+
     private const int PosixFadvDontNeed = 4;
 
     [LibraryImport("libc", EntryPoint = "posix_fadvise")]

@@ -196,10 +196,22 @@ public sealed class SafetensorsFile : ITensorSource
             CopyBytes(e, destination);
             return;
         }
-        using var t = Read(name);
-        using var v = t.view(destination.shape);
-        destination.copy_(v);
+        lock (_scratch)
+        {
+            // one reusable buffer per stored dtype, so converting a whole model allocates (and page-faults) it once
+            if (!_scratch.TryGetValue(stored, out var buffer) || buffer.NumberOfElements < e.NumElements)
+            {
+                buffer?.Dispose();
+                _scratch[stored] = buffer = torch.empty(Math.Max(e.NumElements, 1), stored);
+            }
+            using var part = buffer.narrow(0, 0, e.NumElements);
+            CopyBytes(e, part);
+            using var v = part.view(destination.shape);
+            destination.copy_(v);
+        }
     }
+
+    private readonly Dictionary<ScalarType, Tensor> _scratch = [];
 
     private SafetensorsEntry Entry(string name) =>
         Entries.TryGetValue(name, out var e) ? e : throw new SonicException($"{Path}: no tensor named '{name}'");
@@ -236,5 +248,13 @@ public sealed class SafetensorsFile : ITensorSource
         return result;
     }
 
-    public void Dispose() => _file?.Dispose();
+    public void Dispose()
+    {
+        _file?.Dispose();
+        lock (_scratch)
+        {
+            foreach (var t in _scratch.Values) t.Dispose();
+            _scratch.Clear();
+        }
+    }
 }

@@ -175,6 +175,7 @@ public sealed class AudioToImagePipeline(SonicDiffusionModel model)
         foreach (var (part, file) in Model.Origins) yield return new($"model_{part}", file);
         yield return new("adapter_sites", string.Join(",", Model.Adapters.Sites.Select(s => s.Path)));
         yield return new("dtype", TorchRuntime.DtypeName(Model.Sd.Dtype));
+        if (Model.Sd.VaeTiling is { } t) yield return new("vae_tiling", $"{t.Tile}/{t.Overlap}");
     }
 
     /// <summary>Frees the embedding cache.</summary>

@@ -313,5 +313,6 @@ public sealed class ImageEditPipeline
         yield return new("pnp_conv_sites", string.Join(",", conv.Select(c => c.Name)));
         yield return new("pnp_attn_sites", string.Join(",", attn.Select(a => a.Name)));
         yield return new("dtype", TorchRuntime.DtypeName(Sd.Dtype));
+        if (Sd.VaeTiling is { } t) yield return new("vae_tiling", $"{t.Tile}/{t.Overlap}");
     }
 }

@@ -17,6 +17,8 @@ public sealed record ModelLoadOptions
     /// <summary>Compute dtype: Float32 (default) or BFloat16 (on the CPU only where it has bf16 dot products). Float16 is refused on the CPU.</summary>
     public ScalarType Dtype { get; init; } = ScalarType.Float32;
     public bool AllowPartial { get; init; }
+    /// <summary>Decode images tile by tile (less memory, see <see cref="AutoencoderKL.DecodeLatentsTiled"/>); null = whole.</summary>
+    public VaeTiling? VaeTiling { get; init; }
     public Action<string>? Log { get; init; }
 }
 
@@ -36,6 +38,7 @@ public sealed class StableDiffusionComponents : IDisposable
     public required ScalarType Dtype { get; init; }
     public required string Source { get; init; }
     public IReadOnlyList<string> Notes { get; init; } = Array.Empty<string>();
+    public VaeTiling? VaeTiling { get; init; }
 
     /// <summary>Pixels per latent cell (8 for SD v1).</summary>
     public int VaeScaleFactor => 1 << (Vae.Config.BlockOutChannels.Length - 1);
@@ -47,8 +50,10 @@ public sealed class StableDiffusionComponents : IDisposable
     public Tensor DecodeToImage(Tensor latents)
     {
         using var section = SectionProfiler.Measure(ProfileSections.VaeDecode);
+        ProcessMemory.ReleaseFreeHeap();
         using var scope = torch.NewDisposeScope();
-        var x = Vae.DecodeLatents(latents.to(Dtype));
+        var z = latents.to(Dtype);
+        var x = VaeTiling is { } t ? Vae.DecodeLatentsTiled(z, t.Tile, t.Overlap) : Vae.DecodeLatents(z);
         return x.to_type(ScalarType.Float32).cpu().add(1).div(2).clamp(0, 1).MoveToOuterDisposeScope();
     }
 
@@ -170,7 +175,7 @@ public sealed class StableDiffusionComponents : IDisposable
         return new StableDiffusionComponents
         {
             Unet = unet, Vae = vae, TextEncoder = text, Tokenizer = tokenizer, Scheduler = scheduler,
-            Device = device, Dtype = o.Dtype, Source = source, Notes = notes,
+            Device = device, Dtype = o.Dtype, Source = source, Notes = notes, VaeTiling = o.VaeTiling,
         };
     }
 
