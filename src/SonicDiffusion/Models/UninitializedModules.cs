@@ -17,6 +17,7 @@ public static class UninitializedModules
     public static (T Module, bool Skipped) Create<T>(Func<T> build, ScalarType dtype) where T : nn.Module
     {
         var previousDtype = torch.get_default_dtype();
+        var previousDevice = torch.get_default_device();
         T? meta = null;
         try
         {
@@ -24,7 +25,7 @@ public static class UninitializedModules
             torch.set_default_device(torch.META);
             try { meta = build(); }
             catch (Exception) { meta = null; }
-            finally { torch.set_default_device(torch.CPU); }
+            finally { torch.set_default_device(previousDevice); }
             if (meta is not null && Materialize(meta)) return (meta, true);
             meta?.Dispose();
             return (build(), false);
