@@ -91,8 +91,7 @@ public static partial class BenchCommand
     /// </summary>
     private static string RandomSdV1File(string? work)
     {
-        string dir = work ?? Path.Combine(Environment.GetEnvironmentVariable("SONIC_CACHE") is { Length: > 0 } c ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sonicdiffusion"), "bench");
+        string dir = work ?? UserCache.Folder("bench");
         string file = Path.Combine(dir, "sd-v1-random-fp16.safetensors");
         if (File.Exists(file)) return file;
         Directory.CreateDirectory(dir);

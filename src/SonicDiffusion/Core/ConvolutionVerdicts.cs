@@ -37,8 +37,7 @@ public static class ConvolutionVerdicts
         get
         {
             lock (Gate)
-                return _folder ??= Path.Combine(Environment.GetEnvironmentVariable("SONIC_CACHE") is { Length: > 0 } c ? c
-                    : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sonicdiffusion"), "kernel-verdicts");
+                return _folder ??= UserCache.Folder("kernel-verdicts");
         }
         set
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using SonicDiffusion.Core;
 using SonicDiffusion.IO;
 using static TorchSharp.torch;
 
@@ -15,9 +16,7 @@ public sealed class InversionCache(string directory)
 {
     public string Directory { get; } = Path.GetFullPath(directory);
 
-    public static string DefaultDirectory =>
-        Path.Combine(Environment.GetEnvironmentVariable("SONIC_CACHE") is { Length: > 0 } c ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sonicdiffusion"), "inversions");
+    public static string DefaultDirectory => UserCache.Folder("inversions");
 
     /// <summary>The entry key: SHA-256 of the image bytes, the preprocessing, the model fingerprint and the step count.</summary>
     public static string Key(string imagePath, string preprocessing, string modelHash, int steps)
